@@ -1,0 +1,398 @@
+//! The command line: global options, the clap command tree built from the command scripts'
+//! headers, and dispatch to the host. Built-in commands (`run`, `api`, `commands`) live here too.
+
+use crate::engine::{Host, HostConfig};
+use crate::exit::{Failure, Status};
+use crate::output;
+use crate::scripts::{self, Catalog, Command as ScriptCommand, Origin, Script};
+use crate::store::DEFAULT_DB_PATH;
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Commands implemented by the host itself; scripts cannot take these names.
+pub const BUILTIN_COMMANDS: &[&str] = &["api", "commands", "run", "help"];
+
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success
+  1  the operation failed (database, xe, script error)
+  2  invalid usage or input (unknown option, bad pool/priority/uuid/vm-id, vm-id taken)
+  3  not found (VM not registered)
+  4  cancelled at the confirmation prompt";
+
+/// Runs vgpu-admin with `args` (program name first) and returns the exit status.
+pub fn run(args: Vec<OsString>) -> Status {
+    match try_run(args) {
+        Ok(()) => Status::Success,
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                output::stderr_line(&format!("error: {}", failure.message));
+            }
+            if let Some(detail) = &failure.detail {
+                output::stderr_line(detail);
+            }
+            failure.status
+        }
+    }
+}
+
+/// The admin scripts directory: `--scripts` (read before full parsing, since it decides which
+/// commands exist), then `VGPU_SCRIPTS`, then the default.
+fn scripts_dir(args: &[OsString]) -> PathBuf {
+    let mut iter = args.iter().skip(1);
+    while let Some(arg) = iter.next() {
+        let Some(text) = arg.to_str() else { continue };
+        if text == "--" {
+            break;
+        }
+        if let Some(dir) = text.strip_prefix("--scripts=") {
+            return PathBuf::from(dir);
+        }
+        if text == "--scripts" {
+            if let Some(dir) = iter.next() {
+                return PathBuf::from(dir);
+            }
+        }
+    }
+    std::env::var_os("VGPU_SCRIPTS")
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || PathBuf::from(scripts::DEFAULT_SCRIPTS_DIR),
+            PathBuf::from,
+        )
+}
+
+/// The commands scripts provide, minus any that try to take a built-in name.
+fn script_commands(catalog: &Catalog) -> Result<Vec<ScriptCommand>, Failure> {
+    let mut commands = catalog.commands()?;
+    commands.retain(|c| {
+        let builtin = BUILTIN_COMMANDS.contains(&c.name.as_str());
+        if builtin {
+            output::stderr_line(&format!(
+                "warning: ignoring {}: '{}' is a built-in command",
+                c.script.source_name(),
+                c.name
+            ));
+        }
+        !builtin
+    });
+    Ok(commands)
+}
+
+/// Builds the whole clap tree: global options, built-ins and one subcommand per command script.
+pub fn command_tree(commands: &[ScriptCommand]) -> Command {
+    let mut root = Command::new("vgpu-admin")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Configure the vGPU stub device of the VMs on this XCP-ng host")
+        .long_about(
+            "Configure the vGPU stub device of the VMs on this XCP-ng host: which pool (A or B) \
+             each VM belongs to, its scheduling priority and its vGPU vm_id. The classic commands \
+             are Rhai scripts that can be read, overridden and extended in the scripts directory.",
+        )
+        .after_help(EXIT_STATUS_HELP)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .disable_help_subcommand(true)
+        .arg(
+            Arg::new("db")
+                .long("db")
+                .global(true)
+                .value_name("PATH")
+                .env("VGPU_DB")
+                .help(format!("Database file [default: {DEFAULT_DB_PATH}]")),
+        )
+        .arg(
+            Arg::new("scripts")
+                .long("scripts")
+                .global(true)
+                .value_name("DIR")
+                .env("VGPU_SCRIPTS")
+                .help(format!(
+                    "Admin scripts directory (commands/, hooks/, stdlib/), searched before the \
+                     bundled scripts [default: {}]",
+                    scripts::DEFAULT_SCRIPTS_DIR
+                )),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .global(true)
+                .action(ArgAction::SetTrue)
+                .help("Print one JSON document instead of text"),
+        )
+        .arg(
+            Arg::new("yes")
+                .short('y')
+                .long("yes")
+                .global(true)
+                .action(ArgAction::SetTrue)
+                .help("Answer yes to confirmations"),
+        );
+    for command in commands {
+        root = root.subcommand(script_subcommand(command));
+    }
+    root.subcommand(
+        Command::new("run")
+            .about("Run an admin's Rhai script with the full host API")
+            .arg(
+                Arg::new("file")
+                    .value_name("FILE.rhai")
+                    .required(true)
+                    .value_parser(clap::value_parser!(PathBuf)),
+            )
+            .arg(
+                Arg::new("args")
+                    .value_name("ARGS")
+                    .num_args(0..)
+                    .trailing_var_arg(true)
+                    .allow_hyphen_values(true)
+                    .help("Passed to the script as the string array ARGS"),
+            ),
+    )
+    .subcommand(Command::new("api").about("Print the reference of the Rhai host API"))
+    .subcommand(Command::new("commands").about("List the commands and the script each comes from"))
+}
+
+fn script_subcommand(command: &ScriptCommand) -> Command {
+    let spec = &command.spec;
+    let mut sub = Command::new(command.name.clone())
+        .about(spec.about.clone())
+        .after_help(format!("Script: {}", command.script.source_name()));
+    if !spec.long_about.is_empty() {
+        sub = sub.long_about(format!("{}\n\n{}", spec.about, spec.long_about.join("\n")));
+    }
+    for option in &spec.options {
+        let mut arg = Arg::new(option.name.clone())
+            .long(option.name.clone())
+            .help(option.help.clone());
+        arg = match &option.kind {
+            Some(kind) => arg
+                .value_name(kind.placeholder())
+                .action(ArgAction::Set)
+                .num_args(1)
+                .allow_hyphen_values(true)
+                .required(option.required),
+            None => arg.action(ArgAction::SetTrue),
+        };
+        sub = sub.arg(arg);
+    }
+    sub
+}
+
+/// Turns a clap error into one line, naming the command's help.
+fn usage_error(error: &clap::Error, command: Option<&str>) -> Failure {
+    let rendered = error.render().to_string();
+    let first_paragraph = rendered
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = first_paragraph
+        .strip_prefix("error: ")
+        .unwrap_or(&first_paragraph);
+    let help = match command {
+        Some(c) => format!("vgpu-admin {c} --help"),
+        None => "vgpu-admin --help".to_string(),
+    };
+    Failure::usage(format!("{message} (see '{help}')"))
+}
+
+fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
+    let catalog = Catalog::new(Some(scripts_dir(&args)));
+    let commands = script_commands(&catalog)?;
+    let tree = command_tree(&commands);
+    let matches = match tree.try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    output::check(e.print());
+                    Ok(())
+                }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    Err(Failure::new(Status::Usage, ""))
+                }
+                _ => {
+                    let named = args.iter().skip(1).filter_map(|a| a.to_str()).find(|a| {
+                        commands.iter().any(|c| c.name == *a) || BUILTIN_COMMANDS.contains(a)
+                    });
+                    Err(usage_error(&e, named))
+                }
+            };
+        }
+    };
+    let config = host_config(&matches);
+    let Some((name, sub)) = matches.subcommand() else {
+        return Err(Failure::usage("no command given (see 'vgpu-admin --help')"));
+    };
+    match name {
+        "api" => {
+            let host = Host::new(config);
+            print_api(&host)
+        }
+        "commands" => print_commands(&commands, config.json),
+        "run" => run_file(config, sub),
+        _ => {
+            let command = commands
+                .iter()
+                .find(|c| c.name == name)
+                .ok_or_else(|| Failure::usage(format!("unknown command '{name}'")))?;
+            let options = validated_options(command, sub)?;
+            Host::new(config).run_command(&command.script, options)
+        }
+    }
+}
+
+fn host_config(matches: &ArgMatches) -> HostConfig {
+    let db = matches
+        .get_one::<String>("db")
+        .map_or_else(|| PathBuf::from(DEFAULT_DB_PATH), PathBuf::from);
+    let mut config = HostConfig::new(db);
+    config.scripts_dir = matches
+        .get_one::<String>("scripts")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from(scripts::DEFAULT_SCRIPTS_DIR)));
+    config.json = matches.get_flag("json");
+    config.yes = matches.get_flag("yes");
+    config
+}
+
+/// Checks every option value by its declared kind, before the script runs.
+fn validated_options(
+    command: &ScriptCommand,
+    matches: &ArgMatches,
+) -> Result<Vec<(String, Option<crate::scripts::OptionValue>)>, Failure> {
+    let mut out = Vec::new();
+    for option in &command.spec.options {
+        let value = match &option.kind {
+            None => matches
+                .get_flag(&option.name)
+                .then_some(crate::scripts::OptionValue::Flag),
+            Some(kind) => match matches.get_one::<String>(&option.name) {
+                None => None,
+                Some(raw) => Some(kind.validate(&option.name, raw).map_err(Failure::usage)?),
+            },
+        };
+        out.push((option.script_key(), value));
+    }
+    Ok(out)
+}
+
+fn run_file(config: HostConfig, matches: &ArgMatches) -> Result<(), Failure> {
+    let path = matches
+        .get_one::<PathBuf>("file")
+        .ok_or_else(|| Failure::usage("run needs a script file"))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::failed(format!("cannot read script {}: {e}", path.display())))?;
+    let args: Vec<String> = matches
+        .get_many::<String>("args")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    let script = Script {
+        rel: path.display().to_string(),
+        origin: Origin::Admin(path.clone()),
+        text: text.into(),
+    };
+    Host::new(config).run_script(&script, args)
+}
+
+fn print_commands(commands: &[ScriptCommand], json: bool) -> Result<(), Failure> {
+    if json {
+        let list: Vec<serde_json::Value> = commands
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "about": c.spec.about,
+                    "source": c.script.source_name(),
+                    "bundled": c.script.origin == Origin::Bundled,
+                    "overrides_bundled": c.overrides_bundled,
+                })
+            })
+            .collect();
+        let text =
+            serde_json::to_string_pretty(&list).map_err(|e| Failure::failed(e.to_string()))?;
+        output::stdout_line(&text);
+        return Ok(());
+    }
+    let mut rows = vec![vec![
+        "COMMAND".to_string(),
+        "SOURCE".to_string(),
+        "DESCRIPTION".to_string(),
+    ]];
+    for c in commands {
+        let source = match (&c.script.origin, c.overrides_bundled) {
+            (Origin::Bundled, _) => "bundled".to_string(),
+            (Origin::Admin(p), true) => format!("{} (overrides bundled)", p.display()),
+            (Origin::Admin(p), false) => p.display().to_string(),
+        };
+        rows.push(vec![c.name.clone(), source, c.spec.about.clone()]);
+    }
+    for builtin in ["api", "commands", "run"] {
+        rows.push(vec![builtin.into(), "built-in".into(), String::new()]);
+    }
+    let mut out = output::Stdout::new();
+    out.write(&output::table(&rows));
+    out.flush();
+    Ok(())
+}
+
+/// What every script can use besides the host functions.
+const SCRIPT_ENVIRONMENT: &str = "\
+Constants
+  OPTS     map     a command script's options, keyed with underscores (OPTS.vm_uuid); unset
+                   options are (), flags are true or ()
+  ARGS     array   the arguments of `vgpu-admin run FILE.rhai ARGS...`, as strings
+  JSON     bool    --json was given: return data instead of printing it
+  YES      bool    --yes was given
+
+Types
+  VmList   returned by vms::list: `for vm in list`, list[i], list.len(), list.is_empty(),
+           list.to_array(); ui::print_each and --json stream it row by row
+  HostError  what `catch (e)` receives from a host function: e.message, e.status
+
+Modules
+  import \"format\" as fmt;   loads stdlib/format.rhai from the scripts directory, else the
+                            bundled one
+
+Limits
+  A script stops with an error after 20,000,000 operations, 64 nested calls, a 16 MiB string,
+  an array of 1,000,000 items or a map of 100,000 entries.";
+
+fn print_api(host: &Host) -> Result<(), Failure> {
+    if host.context().config.json {
+        let text =
+            serde_json::to_string_pretty(host.api()).map_err(|e| Failure::failed(e.to_string()))?;
+        output::stdout_line(&text);
+        return Ok(());
+    }
+    let mut out = output::Stdout::new();
+    out.write("vgpu-admin Rhai host API\n\n");
+    let mut module = None;
+    for f in host.api() {
+        if module != Some(f.module) {
+            module = Some(f.module);
+            let heading = if f.module.is_empty() {
+                "Global functions".to_string()
+            } else {
+                format!("Module {}::", f.module)
+            };
+            out.write(&format!("{heading}\n\n"));
+        }
+        out.write(&format!("  {}\n", f.signature()));
+        for line in &f.doc {
+            out.write(&format!("      {line}\n"));
+        }
+        out.write("\n");
+    }
+    out.write(SCRIPT_ENVIRONMENT);
+    out.write("\n");
+    out.flush();
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! What the host functions share: the settings of this run, the database (opened on first use)
+//! and the sources of every script compiled, for error excerpts.
+
+use super::HostError;
+use crate::exit::Failure;
+use crate::store::Store;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// Settings of one run of the host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The database file.
+    pub db_path: PathBuf,
+    /// The admin's scripts directory, searched before the bundled scripts.
+    pub scripts_dir: Option<PathBuf>,
+    /// Print JSON instead of text.
+    pub json: bool,
+    /// Answer yes to every confirmation.
+    pub yes: bool,
+    /// Limits that stop runaway scripts.
+    pub limits: Limits,
+}
+
+impl HostConfig {
+    /// Settings for `db_path` with everything else at its default.
+    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+        HostConfig {
+            db_path: db_path.into(),
+            scripts_dir: None,
+            json: false,
+            yes: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Limits on what one script may do; a script that hits one stops with an error.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Operations (roughly: expressions evaluated) per run.
+    pub max_operations: u64,
+    /// Depth of nested function calls.
+    pub max_call_levels: usize,
+    /// Length of one string, in bytes.
+    pub max_string_size: usize,
+    /// Items in one array.
+    pub max_array_size: usize,
+    /// Entries in one object map.
+    pub max_map_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 20_000_000,
+            max_call_levels: 64,
+            max_string_size: 16 * 1024 * 1024,
+            max_array_size: 1_000_000,
+            max_map_size: 100_000,
+        }
+    }
+}
+
+/// The state host functions share.
+pub struct Context {
+    /// This run's settings.
+    pub config: HostConfig,
+    store: RefCell<Option<Rc<Store>>>,
+    sources: RefCell<HashMap<String, Rc<str>>>,
+}
+
+impl Context {
+    /// A context for `config`; the database is opened on first use.
+    pub fn new(config: HostConfig) -> Rc<Context> {
+        Rc::new(Context {
+            config,
+            store: RefCell::new(None),
+            sources: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// The database, opened (created, migrated) on first use.
+    pub fn store(&self) -> Result<Rc<Store>, Failure> {
+        if let Some(store) = self.store.borrow().as_ref() {
+            return Ok(store.clone());
+        }
+        let store = Rc::new(Store::open(&self.config.db_path)?);
+        if store.migration().adopted_legacy {
+            eprintln!(
+                "note: adopted the database of the earlier vgpu-admin at {} (schema version {} -> {}); every row was kept",
+                self.config.db_path.display(),
+                store.migration().from,
+                store.migration().to
+            );
+        }
+        *self.store.borrow_mut() = Some(store.clone());
+        Ok(store)
+    }
+
+    /// Like [`Context::store`], as a script error.
+    pub fn store_for_script(&self) -> Result<Rc<Store>, Box<rhai::EvalAltResult>> {
+        self.store().map_err(HostError::boxed)
+    }
+
+    /// Remembers a script's source text under `name`, for error excerpts.
+    pub fn remember_source(&self, name: &str, text: &str) {
+        self.sources
+            .borrow_mut()
+            .insert(name.to_string(), Rc::from(text));
+    }
+
+    /// The source text remembered under `name`.
+    pub fn source(&self, name: &str) -> Option<Rc<str>> {
+        self.sources.borrow().get(name).cloned()
+    }
+
+    /// Asks `question` on the terminal (or reads the answer from piped stdin): `yes`/`y` is yes,
+    /// anything else or end of input is no. With `--yes`, answers yes without reading.
+    pub fn confirm(&self, question: &str) -> bool {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{question}");
+        if self.config.yes {
+            let _ = writeln!(out, "yes (--yes)");
+            return true;
+        }
+        let _ = out.flush();
+        drop(out);
+        let mut answer = String::new();
+        match std::io::stdin().lock().read_line(&mut answer) {
+            Ok(0) | Err(_) => {
+                println!();
+                false
+            }
+            Ok(_) => matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y"),
+        }
+    }
+}

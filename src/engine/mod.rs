@@ -1,0 +1,243 @@
+//! The Rhai engine: wires the host API (`vms::`, `pools::`, `ui::`) to scripts, with limits, the
+//! stdlib module resolver, and error reporting. Workflow and wording live in the scripts.
+
+pub mod api;
+pub mod context;
+mod diagnostic;
+mod json;
+mod pools;
+mod resolver;
+mod ui;
+pub mod values;
+mod vms;
+
+pub use api::ApiFunction;
+pub use context::{Context, HostConfig, Limits};
+
+use crate::exit::{Failure, Status};
+use crate::model::ModelError;
+use crate::output;
+use crate::scripts::{Catalog, OptionValue, Script};
+use crate::store::StoreError;
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, Scope, AST};
+use std::rc::Rc;
+use values::VmList;
+
+/// An error raised by a host function, carried through Rhai to the exit status.
+#[derive(Debug, Clone)]
+pub struct HostError(pub Failure);
+
+impl HostError {
+    /// Wraps `failure` as a Rhai run-time error.
+    pub fn boxed(failure: Failure) -> Box<EvalAltResult> {
+        Box::new(EvalAltResult::ErrorRuntime(
+            Dynamic::from(HostError(failure)),
+            Position::NONE,
+        ))
+    }
+
+    /// Invalid input (exit status 2).
+    pub fn usage(message: impl Into<String>) -> Box<EvalAltResult> {
+        Self::boxed(Failure::usage(message))
+    }
+
+    /// A failed operation (exit status 1).
+    pub fn failed(message: impl Into<String>) -> Box<EvalAltResult> {
+        Self::boxed(Failure::failed(message))
+    }
+
+    /// A validation error (exit status 2).
+    pub fn model(e: ModelError) -> Box<EvalAltResult> {
+        Self::boxed(e.into())
+    }
+
+    /// A store error, with the exit status it implies.
+    pub fn store(e: StoreError) -> Box<EvalAltResult> {
+        Self::boxed(e.into())
+    }
+
+    /// The failure inside `error`, when it was raised by the host.
+    pub fn from_eval(error: &EvalAltResult) -> Option<Failure> {
+        match error {
+            EvalAltResult::ErrorRuntime(value, _) => {
+                value.read_lock::<HostError>().map(|h| h.0.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// The message of any error, without position decorations.
+    pub fn message_of(error: &EvalAltResult) -> String {
+        Self::from_eval(error).map_or_else(|| error.to_string(), |f| f.message)
+    }
+}
+
+/// The embeddable host: one Rhai engine with the vgpu-admin API, a script catalogue and the
+/// shared context (database, settings).
+pub struct Host {
+    engine: Engine,
+    ctx: Rc<Context>,
+    catalog: Catalog,
+    api: Vec<ApiFunction>,
+}
+
+impl Host {
+    /// Builds the engine for `config`. Nothing is opened until a script needs the database.
+    pub fn new(config: HostConfig) -> Host {
+        let catalog = Catalog::new(config.scripts_dir.clone());
+        let limits = config.limits;
+        let ctx = Context::new(config);
+        let mut engine = Engine::new();
+        engine
+            .set_max_operations(limits.max_operations)
+            .set_max_call_levels(limits.max_call_levels)
+            .set_max_string_size(limits.max_string_size)
+            .set_max_array_size(limits.max_array_size)
+            .set_max_map_size(limits.max_map_size)
+            .set_max_expr_depths(128, 64)
+            .set_max_modules(64)
+            .on_print(output::stdout_line)
+            .on_debug(|text, _, _| output::stderr_line(text));
+        engine.set_module_resolver(resolver::StdlibResolver::new(catalog.clone(), ctx.clone()));
+        register_types(&mut engine);
+
+        let mut builder = api::ApiBuilder::default();
+        vms::register(&mut builder, &ctx);
+        pools::register(&mut builder, &ctx);
+        ui::register(&mut builder, &ctx);
+        let api = builder.install(&mut engine);
+        Host {
+            engine,
+            ctx,
+            catalog,
+            api,
+        }
+    }
+
+    /// The script catalogue (bundled scripts and the admin's directory).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The shared context.
+    pub fn context(&self) -> &Rc<Context> {
+        &self.ctx
+    }
+
+    /// The documented host functions, sorted by module and name.
+    pub fn api(&self) -> &[ApiFunction] {
+        &self.api
+    }
+
+    /// Compiles `script`, remembering its text for error excerpts.
+    pub fn compile(&self, script: &Script) -> Result<AST, Failure> {
+        let name = script.source_name();
+        self.ctx.remember_source(&name, &script.text);
+        let mut ast = self
+            .engine
+            .compile(&*script.text)
+            .map_err(|e| diagnostic::parse(&self.ctx, &e, &name))?;
+        ast.set_source(name.as_str());
+        Ok(ast)
+    }
+
+    /// Runs a command script with its validated options (`OPTS`), and prints its result as JSON
+    /// when `--json` was asked for.
+    pub fn run_command(
+        &self,
+        script: &Script,
+        options: Vec<(String, Option<OptionValue>)>,
+    ) -> Result<(), Failure> {
+        let mut opts = Map::new();
+        for (key, value) in options {
+            let value = match value {
+                None => Dynamic::UNIT,
+                Some(OptionValue::Text(s)) => s.into(),
+                Some(OptionValue::Int(n)) => n.into(),
+                Some(OptionValue::Flag) => true.into(),
+            };
+            opts.insert(key.into(), value);
+        }
+        let mut scope = self.base_scope();
+        scope.push_constant("OPTS", opts);
+        self.run(script, scope)
+    }
+
+    /// Runs an admin's script file with `args` as the string array `ARGS`.
+    pub fn run_script(&self, script: &Script, args: Vec<String>) -> Result<(), Failure> {
+        let mut scope = self.base_scope();
+        let args: Array = args.into_iter().map(Dynamic::from).collect();
+        scope.push_constant("ARGS", args);
+        self.run(script, scope)
+    }
+
+    fn base_scope(&self) -> Scope<'static> {
+        let mut scope = Scope::new();
+        scope.push_constant("JSON", self.ctx.config.json);
+        scope.push_constant("YES", self.ctx.config.yes);
+        scope
+    }
+
+    fn run(&self, script: &Script, mut scope: Scope) -> Result<(), Failure> {
+        let ast = self.compile(script)?;
+        let name = script.source_name();
+        let value = match self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast) {
+            Ok(value) => value,
+            Err(e) => return self.finish_error(diagnostic::runtime(&self.ctx, &e, &name)),
+        };
+        if self.ctx.config.json && !value.is_unit() {
+            let mut out = output::Stdout::new();
+            let result = serde_json::to_writer_pretty(out.writer(), &json::Json(&value));
+            match result {
+                Err(e) if e.is_io() => output::check(Err(e.into())),
+                Err(e) => return Err(Failure::failed(format!("cannot write JSON: {e}"))),
+                Ok(()) => {}
+            }
+            out.write("\n");
+            out.flush();
+        }
+        Ok(())
+    }
+
+    /// A script that ended through `exit(0)` succeeded.
+    fn finish_error(&self, failure: Failure) -> Result<(), Failure> {
+        if failure.status == Status::Success {
+            Ok(())
+        } else {
+            Err(failure)
+        }
+    }
+}
+
+/// Makes host types usable in scripts: `VmList` (iterate, index, `len`, `to_array`) and
+/// `HostError` (what `catch` receives from a host function: `message`, `status`).
+fn register_types(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<VmList>("VmList")
+        .register_iterator_result::<VmList, Dynamic>()
+        .register_fn("len", |l: &mut VmList| l.len())
+        .register_fn("is_empty", |l: &mut VmList| l.len().map(|n| n == 0))
+        .register_fn("to_array", |l: &mut VmList| l.to_array())
+        .register_indexer_get(
+            |l: &mut VmList, i: rhai::INT| -> Result<Dynamic, Box<EvalAltResult>> {
+                let rows = l.to_array()?;
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| rows.get(i).cloned())
+                    .ok_or_else(|| {
+                        HostError::failed(format!(
+                            "index {i} is out of bounds ({} VMs)",
+                            rows.len()
+                        ))
+                    })
+            },
+        )
+        .register_fn("to_string", |l: &mut VmList| match l.len() {
+            Ok(n) => format!("<{n} VMs>"),
+            Err(_) => "<VM list>".to_string(),
+        })
+        .register_type_with_name::<HostError>("HostError")
+        .register_get("message", |e: &mut HostError| e.0.message.clone())
+        .register_get("status", |e: &mut HostError| e.0.status.code() as rhai::INT)
+        .register_fn("to_string", |e: &mut HostError| e.0.message.clone());
+}

@@ -1,0 +1,123 @@
+//! The `ui::` module and global helpers: confirmation, tables, bulk formatting, warnings, and
+//! `fail`, which ends a script with an exit status.
+
+use super::api::{host_fn, ApiBuilder};
+use super::context::Context;
+use super::values::VmList;
+use super::HostError;
+use crate::exit::{Failure, Status};
+use crate::output;
+use crate::template::{Fields, Template};
+use rhai::{Array, Dynamic, EvalAltResult, Map, INT};
+use std::rc::Rc;
+
+fn template_of(text: &str) -> Result<Template, Box<EvalAltResult>> {
+    Template::parse(text).map_err(|e| HostError::failed(e.to_string()))
+}
+
+/// Renders each row of `rows` (a `VmList` or an array of maps) with `template`, calling `emit`
+/// with each rendered text.
+fn each_rendered(
+    rows: &Dynamic,
+    template: &Template,
+    mut emit: impl FnMut(&str) -> Result<(), Box<EvalAltResult>>,
+) -> Result<(), Box<EvalAltResult>> {
+    let mut buf = String::new();
+    if let Some(list) = rows.read_lock::<VmList>() {
+        return list.for_each(|vm| {
+            buf.clear();
+            template.render_into(&vm, &mut buf);
+            emit(&buf)
+        });
+    }
+    if let Some(array) = rows.read_lock::<Array>() {
+        for item in array.iter() {
+            let map = item.read_lock::<Map>().ok_or_else(|| {
+                HostError::failed(format!(
+                    "expected a list of maps, found a {}",
+                    item.type_name()
+                ))
+            })?;
+            buf.clear();
+            template.render_into(&*map as &dyn Fields, &mut buf);
+            emit(&buf)?;
+        }
+        return Ok(());
+    }
+    Err(HostError::failed(format!(
+        "expected a VM list or an array of maps, found {}",
+        rows.type_name()
+    )))
+}
+
+/// Registers `ui::` and the global helpers.
+pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
+    host_fn!(api, ctx, "ui",
+    /// Prints `question` and reads the answer from standard input: `yes` or `y` (any case)
+    /// returns true; anything else, or end of input, returns false. With `--yes` it returns
+    /// true without reading.
+    fn confirm(ctx, question: &str) -> Rr<bool> {
+        Ok(ctx.confirm(question))
+    });
+    host_fn!(api, ctx, "ui",
+    /// True when the run was asked for `--json` output: the script should then return its
+    /// data instead of printing it.
+    fn json(ctx) -> Rr<bool> {
+        Ok(ctx.config.json)
+    });
+    host_fn!(api, ctx, "ui",
+    /// Formats `rows` (array of maps, or a VM list) as a text table with the given `columns`
+    /// (array of field names, used as headings in capitals). Returns the table as a string.
+    fn table(_ctx, rows: Dynamic, columns: Array) -> Rr<String> {
+        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        let mut cells: Vec<Vec<String>> = vec![columns.iter().map(|c| c.to_uppercase()).collect()];
+        let template = template_of(&columns.iter().map(|c| format!("{{{c}}}")).collect::<Vec<_>>().join("\u{1f}"))?;
+        each_rendered(&rows, &template, |line| {
+            cells.push(line.split('\u{1f}').map(str::to_string).collect());
+            Ok(())
+        })?;
+        Ok(output::table(&cells))
+    });
+    host_fn!(api, ctx, "ui",
+    /// Renders one map with a template: `{field}` is replaced by the field, `{a|b}` by the
+    /// first that is set, and a line starting with `{?field}` is kept only when it is set.
+    fn format(_ctx, row: Map, template: &str) -> Rr<String> {
+        Ok(template_of(template)?.render(&row))
+    });
+    host_fn!(api, ctx, "ui",
+    /// Prints every row of `rows` (a VM list or an array of maps) with `template` (see
+    /// `ui::format`), `separator` between rows. Runs in the host, streaming a VM list, so
+    /// 100,000 VMs print quickly in little memory. Returns the number of rows printed.
+    fn print_each(_ctx, rows: Dynamic, template: &str, separator: &str) -> Rr<INT> {
+        let template = template_of(template)?;
+        let mut out = output::Stdout::new();
+        let mut count: INT = 0;
+        each_rendered(&rows, &template, |text| {
+            if count > 0 {
+                out.write(separator);
+            }
+            out.write(text);
+            out.write("\n");
+            count += 1;
+            Ok(())
+        })?;
+        out.flush();
+        Ok(count)
+    });
+    host_fn!(api, ctx, "ui",
+    /// Prints `message` on standard error (for warnings that must not mix with output).
+    fn warn(_ctx, message: &str) -> Rr<()> {
+        output::stderr_line(message);
+        Ok(())
+    });
+    host_fn!(api, ctx, "",
+    /// Ends the script with exit status `status` (2 invalid input, 3 not found, 4 cancelled,
+    /// anything else 1) after printing `message` on standard error.
+    fn fail(_ctx, status: INT, message: &str) -> Rr<()> {
+        let status = match Status::from_code(status) {
+            Status::Success => Status::Failed,
+            other => other,
+        };
+        Err(HostError::boxed(Failure::new(status, message)))
+    });
+}

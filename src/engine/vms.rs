@@ -1,0 +1,163 @@
+//! The `vms::` module: registered VMs in the database.
+
+use super::api::{host_fn, ApiBuilder};
+use super::context::Context;
+use super::values::{vm_map, VmList};
+use super::HostError;
+use crate::model::{ModelError, Pool, Priority, VmId, VmName, VmUuid};
+use crate::store::{NewVm, VmChanges, VmFilter};
+use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, INT};
+use std::rc::Rc;
+
+/// Reads an optional field of a script map, validated with `parse`.
+fn field<T>(
+    map: &Map,
+    keys: &[&str],
+    parse: impl Fn(&str) -> Result<T, ModelError>,
+) -> Result<Option<T>, Box<EvalAltResult>> {
+    let Some(value) = keys.iter().find_map(|k| map.get(*k)) else {
+        return Ok(None);
+    };
+    if value.is_unit() {
+        return Ok(None);
+    }
+    parse(&value.to_string())
+        .map(Some)
+        .map_err(HostError::model)
+}
+
+fn vm_id_field(map: &Map) -> Result<Option<VmId>, Box<EvalAltResult>> {
+    match map.get("vm_id") {
+        None => Ok(None),
+        Some(v) if v.is_unit() => Ok(None),
+        Some(v) => match v.as_int() {
+            Ok(n) => VmId::from_int(n).map(Some).map_err(HostError::model),
+            Err(_) => VmId::parse(&v.to_string())
+                .map(Some)
+                .map_err(HostError::model),
+        },
+    }
+}
+
+fn check_keys(map: &Map, allowed: &[&str], what: &str) -> Result<(), Box<EvalAltResult>> {
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(HostError::usage(format!(
+            "unknown {what} key '{k}': expected {}",
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn filter_of(map: &Map) -> Result<VmFilter, Box<EvalAltResult>> {
+    check_keys(map, &["pool", "pool_id", "priority"], "filter")?;
+    Ok(VmFilter {
+        pool: field(map, &["pool", "pool_id"], Pool::parse)?,
+        priority: field(map, &["priority"], Priority::parse)?,
+    })
+}
+
+fn uuid_of(uuid: &str) -> Result<VmUuid, Box<EvalAltResult>> {
+    VmUuid::parse(uuid).map_err(HostError::model)
+}
+
+/// Registers `vms::`.
+pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
+    host_fn!(api, ctx, "vms",
+    /// Every registered VM, in vm_id order, as a lazy list of maps (see `VmList`).
+    /// Each VM map has `vm_uuid`, `vm_id`, `vm_name` (or `()`), `pool_id`, `priority` (word),
+    /// `priority_level` (0/1/2), `created_at`, `updated_at` and `invalid` (why a row left by
+    /// the earlier tool is invalid, or `()`).
+    fn list(ctx) -> Rr<VmList> {
+        Ok(VmList::new(ctx.store_for_script()?, VmFilter::default()))
+    });
+    host_fn!(api, ctx, "vms",
+    /// The registered VMs matching `filter`: `#{pool: "A", priority: "high"}` (either key may
+    /// be left out; values are checked like the command-line options).
+    fn list(ctx, filter: Map) -> Rr<VmList> {
+        Ok(VmList::new(ctx.store_for_script()?, filter_of(&filter)?))
+    });
+    host_fn!(api, ctx, "vms",
+    /// How many VMs are registered.
+    fn count(ctx) -> Rr<INT> {
+        ctx.store_for_script()?.count_vms(VmFilter::default()).map_err(HostError::store)
+    });
+    host_fn!(api, ctx, "vms",
+    /// How many registered VMs match `filter` (`#{pool: "A", priority: "high"}`).
+    fn count(ctx, filter: Map) -> Rr<INT> {
+        ctx.store_for_script()?.count_vms(filter_of(&filter)?).map_err(HostError::store)
+    });
+    host_fn!(api, ctx, "vms",
+    /// The VM registered under `uuid` (any case), as a map, or `()` when it is not registered.
+    /// A malformed uuid is an error.
+    fn get(ctx, uuid: &str) -> Rr<Dynamic> {
+        let uuid = uuid_of(uuid)?;
+        let vm = ctx.store_for_script()?.vm(uuid.as_str()).map_err(HostError::store)?;
+        Ok(vm.map_or(Dynamic::UNIT, |vm| Dynamic::from_map(vm_map(&vm))))
+    });
+    host_fn!(api, ctx, "vms",
+    /// Registers a VM: `#{uuid, name, pool, priority, vm_id}`; only `uuid` is required.
+    /// Defaults: pool A, priority medium, and the next free vm_id, taken atomically so that
+    /// concurrent processes never get the same one. Fails (exit status 2) when the uuid is
+    /// registered already or the vm_id is taken. Returns the new VM's map.
+    fn register(ctx, vm: Map) -> Rr<Map> {
+        check_keys(&vm, &["uuid", "vm_uuid", "name", "vm_name", "pool", "pool_id", "priority", "vm_id"], "VM")?;
+        let uuid = field(&vm, &["uuid", "vm_uuid"], VmUuid::parse)?
+            .ok_or_else(|| HostError::usage("vms::register needs a uuid"))?;
+        let new = NewVm {
+            uuid,
+            name: field(&vm, &["name", "vm_name"], VmName::parse)?,
+            pool: field(&vm, &["pool", "pool_id"], Pool::parse)?.unwrap_or(Pool::A),
+            priority: field(&vm, &["priority"], Priority::parse)?.unwrap_or(Priority::Medium),
+            vm_id: vm_id_field(&vm)?,
+        };
+        let row = ctx.store_for_script()?.register(&new).map_err(HostError::store)?;
+        Ok(vm_map(&row))
+    });
+    host_fn!(api, ctx, "vms",
+    /// Changes a registered VM: `changes` may hold `name`, `pool`, `priority` and `vm_id`;
+    /// the others keep their values. Everything is checked first (a vm_id held by another VM
+    /// is refused). Returns the VM's map after the change.
+    fn update(ctx, uuid: &str, changes: Map) -> Rr<Map> {
+        check_keys(&changes, &["name", "vm_name", "pool", "pool_id", "priority", "vm_id"], "change")?;
+        let uuid = uuid_of(uuid)?;
+        let changes = VmChanges {
+            name: field(&changes, &["name", "vm_name"], VmName::parse)?,
+            pool: field(&changes, &["pool", "pool_id"], Pool::parse)?,
+            priority: field(&changes, &["priority"], Priority::parse)?,
+            vm_id: vm_id_field(&changes)?,
+        };
+        let (_, after) = ctx.store_for_script()?.update(uuid.as_str(), &changes).map_err(HostError::store)?;
+        Ok(vm_map(&after))
+    });
+    host_fn!(api, ctx, "vms",
+    /// Deletes a VM's registration and returns the map it had. Not registered: error (exit 3).
+    fn remove(ctx, uuid: &str) -> Rr<Map> {
+        let uuid = uuid_of(uuid)?;
+        let row = ctx.store_for_script()?.remove(uuid.as_str()).map_err(HostError::store)?;
+        Ok(vm_map(&row))
+    });
+    host_fn!(api, ctx, "vms",
+    /// The vm_id `vms::register` would assign now (one above the highest in use).
+    fn next_vm_id(ctx) -> Rr<INT> {
+        ctx.store_for_script()?.next_vm_id().map_err(HostError::store)
+    });
+
+    let c = ctx.clone();
+    api.register(
+        "vms",
+        "transaction",
+        &[("work", "FnPtr")],
+        "Dynamic",
+        &[
+            "Runs `work` (a function or closure) as one database transaction: every change it makes",
+            "through `vms::` is kept together, or none is if it throws (or the process is killed).",
+            "Returns what `work` returns. Use it for bulk changes: 10,000 registrations in one",
+            "transaction take a fraction of a second.",
+        ],
+        move |call: NativeCallContext, work: FnPtr| -> Result<Dynamic, Box<EvalAltResult>> {
+            let store = c.store_for_script()?;
+            store.batch(|| work.call_within_context::<Dynamic>(&call, ()))
+        },
+    );
+}

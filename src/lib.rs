@@ -1,0 +1,24 @@
+//! vgpu-admin: configuration and management of the vGPU stub device on XCP-ng hosts.
+//!
+//! The library is the embeddable host: open a [`store::Store`], build a [`Host`] (a Rhai engine
+//! with the `vms::`, `pools::` and `ui::` API), and run a command script or an admin's script.
+//! The `vgpu-admin` binary is a thin layer over [`cli::run`].
+//!
+//! ```no_run
+//! use vgpu_admin::{Host, HostConfig};
+//! let host = Host::new(HostConfig::new("/tmp/vgpu.db"));
+//! let command = host.catalog().command("list-vms").unwrap().unwrap();
+//! host.run_command(&command.script, vec![]).unwrap();
+//! ```
+
+pub mod cli;
+pub mod engine;
+pub mod exit;
+pub mod model;
+pub mod output;
+pub mod scripts;
+pub mod store;
+pub mod template;
+
+pub use engine::{Host, HostConfig, Limits};
+pub use exit::{Failure, Status};

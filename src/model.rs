@@ -1,0 +1,343 @@
+//! The validated vocabulary of vgpu-admin: pools, priorities, VM uuids, vm-ids and VM names.
+//!
+//! Every value that comes from an admin (command line, script, shell) is parsed here, in one place.
+//! A rejection names the bad value and says what is allowed; the CLI turns it into exit status 2.
+
+use std::fmt;
+
+/// The largest vm_id the vGPU stub accepts (a signed 32-bit integer).
+pub const MAX_VM_ID: i64 = 2_147_483_647;
+
+/// The longest VM name (in characters) that is accepted.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// A value that failed validation. The message names the value and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// A pool other than A or B.
+    #[error("invalid pool '{0}': expected A or B")]
+    Pool(String),
+    /// A priority other than low/medium/high or 0/1/2.
+    #[error("invalid priority '{0}': expected low, medium or high (or 0, 1, 2)")]
+    Priority(String),
+    /// A VM uuid that is not in the canonical 8-4-4-4-12 hexadecimal form.
+    #[error(
+        "invalid VM uuid '{0}': expected 8-4-4-4-12 hexadecimal digits, \
+         like 7d5a8c3e-92f1-4b6a-b0c2-d3e4f5a6b7c8"
+    )]
+    Uuid(String),
+    /// A vm-id that is not a whole number in 1..=2147483647.
+    #[error("invalid vm-id '{0}': expected a whole number from 1 to 2147483647")]
+    VmId(String),
+    /// A VM name that is empty, too long or holds control characters.
+    #[error("invalid VM name '{value}': {reason}")]
+    Name {
+        /// The offending name, shown safely.
+        value: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+}
+
+/// Shows an admin-supplied value on one line: control characters escaped, long values shortened.
+pub fn shown(value: &str) -> String {
+    const LIMIT: usize = 60;
+    let escaped: String = value.escape_debug().collect();
+    if escaped.chars().count() > LIMIT {
+        let head: String = escaped.chars().take(LIMIT).collect();
+        format!("{head}... ({} characters)", value.chars().count())
+    } else {
+        escaped
+    }
+}
+
+/// A vGPU pool: A or B.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pool {
+    /// Pool A (the default).
+    A,
+    /// Pool B.
+    B,
+}
+
+impl Pool {
+    /// Both pools, in display order.
+    pub const ALL: [Pool; 2] = [Pool::A, Pool::B];
+
+    /// Parses `A`/`B` in any case.
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        match input {
+            "A" | "a" => Ok(Pool::A),
+            "B" | "b" => Ok(Pool::B),
+            _ => Err(ModelError::Pool(shown(input))),
+        }
+    }
+
+    /// The one-letter id stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pool::A => "A",
+            Pool::B => "B",
+        }
+    }
+}
+
+impl fmt::Display for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A scheduling priority; stored as 0/1/2, shown and written to the stub device as a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// low (0)
+    Low,
+    /// medium (1), the default
+    Medium,
+    /// high (2)
+    High,
+}
+
+impl Priority {
+    /// All priorities, lowest first.
+    pub const ALL: [Priority; 3] = [Priority::Low, Priority::Medium, Priority::High];
+
+    /// Parses `low|medium|high` in any case, or `0|1|2`.
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        match input.to_ascii_lowercase().as_str() {
+            "low" | "0" => Ok(Priority::Low),
+            "medium" | "1" => Ok(Priority::Medium),
+            "high" | "2" => Ok(Priority::High),
+            _ => Err(ModelError::Priority(shown(input))),
+        }
+    }
+
+    /// The priority stored as `level` (0, 1, 2) in the database, if it is one.
+    pub fn from_level(level: i64) -> Option<Self> {
+        match level {
+            0 => Some(Priority::Low),
+            1 => Some(Priority::Medium),
+            2 => Some(Priority::High),
+            _ => None,
+        }
+    }
+
+    /// The number stored in the database.
+    pub fn level(self) -> i64 {
+        self as i64
+    }
+
+    /// The word shown to admins and written to the stub device.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A VM uuid in canonical form: 8-4-4-4-12 hexadecimal digits, lowercase.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VmUuid(String);
+
+impl VmUuid {
+    /// Parses a uuid in any case and stores it lowercase.
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        if is_canonical_uuid(input) {
+            Ok(VmUuid(input.to_ascii_lowercase()))
+        } else {
+            Err(ModelError::Uuid(shown(input)))
+        }
+    }
+
+    /// The lowercase text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for VmUuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// True when `s` is 8-4-4-4-12 hexadecimal digits (any case).
+pub fn is_canonical_uuid(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// The vGPU vm_id of a VM: a whole number from 1 to 2147483647.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VmId(i64);
+
+impl VmId {
+    /// Parses decimal digits only (no sign, no spaces, no suffix).
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        let bad = || ModelError::VmId(shown(input));
+        if input.is_empty() || !input.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let value: i64 = input.parse().map_err(|_| bad())?;
+        Self::new(value).ok_or_else(bad)
+    }
+
+    /// Accepts a number already parsed (from a script), if it is in range.
+    pub fn new(value: i64) -> Option<Self> {
+        (1..=MAX_VM_ID).contains(&value).then_some(VmId(value))
+    }
+
+    /// Like [`VmId::new`], with the error an admin sees.
+    pub fn from_int(value: i64) -> Result<Self, ModelError> {
+        Self::new(value).ok_or_else(|| ModelError::VmId(value.to_string()))
+    }
+
+    /// The number.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for VmId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A VM's name-label as stored in the database: 1 to 255 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VmName(String);
+
+impl VmName {
+    /// Parses a name; commas, quotes, spaces, unicode and shell metacharacters are all fine.
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        let reason = if input.is_empty() {
+            Some("it is empty")
+        } else if input.chars().count() > MAX_NAME_CHARS {
+            Some("it is longer than 255 characters")
+        } else if input.chars().any(char::is_control) {
+            Some("it contains a control character (newline, tab, ...)")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(ModelError::Name {
+                value: shown(input),
+                reason,
+            }),
+            None => Ok(VmName(input.to_string())),
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for VmName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The vGPU settings of one VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmConfig {
+    /// The pool the VM belongs to.
+    pub pool: Pool,
+    /// Its scheduling priority.
+    pub priority: Priority,
+    /// Its vGPU vm_id.
+    pub vm_id: VmId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_parse_in_any_case_and_reject_others() {
+        assert_eq!(Pool::parse("a"), Ok(Pool::A));
+        assert_eq!(Pool::parse("B"), Ok(Pool::B));
+        for bad in ["C", "Apple", "", " A", "AB"] {
+            let err = Pool::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("expected A or B"), "{err}");
+            assert!(err.contains(&format!("'{bad}'")), "{err}");
+        }
+    }
+
+    #[test]
+    fn priorities_accept_words_and_digits() {
+        assert_eq!(Priority::parse("HIGH"), Ok(Priority::High));
+        assert_eq!(Priority::parse("0"), Ok(Priority::Low));
+        assert_eq!(Priority::parse("Medium"), Ok(Priority::Medium));
+        assert!(Priority::parse("3").is_err());
+        assert!(Priority::parse("urgent").is_err());
+        assert_eq!(Priority::High.level(), 2);
+    }
+
+    #[test]
+    fn uuids_are_canonical_and_lowercased() {
+        let u = VmUuid::parse("7D5A8C3E-92F1-4B6A-B0C2-D3E4F5A6B7C8").unwrap();
+        assert_eq!(u.as_str(), "7d5a8c3e-92f1-4b6a-b0c2-d3e4f5a6b7c8");
+        for bad in [
+            "not-a-uuid",
+            "",
+            "7d5a8c3e92f14b6ab0c2d3e4f5a6b7c8",
+            "7d5a8c3e-92f1-4b6a-b0c2-d3e4f5a6b7c;",
+            "$(touch /tmp/x)",
+            "7d5a8c3e-92f1-4b6a-b0c2-d3e4f5a6b7c8 ",
+        ] {
+            assert!(VmUuid::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn vm_ids_are_strictly_decimal_and_in_range() {
+        assert_eq!(VmId::parse("7").unwrap().get(), 7);
+        assert_eq!(VmId::parse("2147483647").unwrap().get(), MAX_VM_ID);
+        for bad in [
+            "abc",
+            "12abc",
+            "-5",
+            "0",
+            "2147483648",
+            "",
+            "+3",
+            " 3",
+            "99999999999999999999",
+        ] {
+            assert!(VmId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_refuse_control_characters_and_overlong_values() {
+        assert!(VmName::parse("web, \"prod\" $(touch x); rm -rf / ünï").is_ok());
+        assert!(VmName::parse("a\nb").is_err());
+        assert!(VmName::parse("").is_err());
+        assert!(VmName::parse(&"x".repeat(256)).is_err());
+        assert!(VmName::parse(&"é".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn shown_values_stay_on_one_line() {
+        assert_eq!(shown("a\nb"), "a\\nb");
+        let long = shown(&"x".repeat(10_000));
+        assert!(long.len() < 100 && long.contains("10000 characters"));
+    }
+}

@@ -1,0 +1,109 @@
+//! Writing to the terminal: buffered stdout that ends quietly when the reader goes away
+//! (`vgpu-admin list-vms | head`), one-line stderr messages, and plain text tables.
+
+use std::io::{self, BufWriter, StdoutLock, Write};
+
+/// Buffered standard output. A closed pipe ends the process quietly with status 0, as a reader
+/// that stopped reading (`head`) is not an error.
+pub struct Stdout {
+    out: BufWriter<StdoutLock<'static>>,
+}
+
+impl Default for Stdout {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Stdout {
+    /// Locks stdout for buffered writing.
+    pub fn new() -> Self {
+        Stdout {
+            out: BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+        }
+    }
+
+    /// Writes `text`.
+    pub fn write(&mut self, text: &str) {
+        let result = self.out.write_all(text.as_bytes());
+        check(result);
+    }
+
+    /// Flushes what is buffered.
+    pub fn flush(&mut self) {
+        let result = self.out.flush();
+        check(result);
+    }
+
+    /// The underlying writer, for serialisers.
+    pub fn writer(&mut self) -> &mut impl Write {
+        &mut self.out
+    }
+}
+
+/// Ends the process quietly on a closed pipe; other write errors are reported once.
+pub fn check(result: io::Result<()>) {
+    if let Err(e) = result {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        stderr_line(&format!("error: cannot write output: {e}"));
+        std::process::exit(1);
+    }
+}
+
+/// Prints one line (text and newline) on stdout, as Rhai's `print` does.
+pub fn stdout_line(text: &str) {
+    let mut out = io::stdout().lock();
+    let result = out
+        .write_all(text.as_bytes())
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush());
+    check(result);
+}
+
+/// Prints one line on stderr; errors writing to stderr are ignored (there is nowhere to report).
+pub fn stderr_line(text: &str) {
+    let _ = writeln!(io::stderr().lock(), "{text}");
+}
+
+/// Lays out `rows` (the first one is the heading) as left-aligned columns, two spaces apart.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                let pad = widths[i] - cell.chars().count();
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tables_align_columns() {
+        let rows = vec![
+            vec!["UUID".to_string(), "POOL".to_string()],
+            vec!["ab".to_string(), "A".to_string()],
+            vec!["abcdef".to_string(), "B".to_string()],
+        ];
+        assert_eq!(super::table(&rows), "UUID    POOL\nab      A\nabcdef  B\n");
+    }
+}

@@ -1,0 +1,318 @@
+//! The header a command script declares itself with, read without running the script.
+//!
+//! ```text
+//! //! List the registered VMs, optionally filtered by pool and priority.
+//! //! More lines after the first become the long help.
+//! //! @option --pool <pool>               Only VMs in this pool
+//! //! @option --vm-uuid <uuid> required   The VM to show
+//! //! @flag   --no-restart                Apply at the next boot, stop nothing
+//! ```
+//!
+//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `text`, or a list of choices like
+//! `<warn|enforce>`. The host validates each value by its kind before the script runs.
+
+use crate::model::{ModelError, Pool, Priority, VmId, VmName, VmUuid};
+
+/// Option names the host keeps for itself.
+pub const RESERVED: &[&str] = &["db", "scripts", "json", "yes", "help", "version"];
+
+/// What kind of value an option takes; the host validates it before the script runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueKind {
+    /// `A` or `B` (any case); the script gets `"A"`/`"B"`.
+    Pool,
+    /// `low|medium|high` or `0|1|2`; the script gets the word.
+    Priority,
+    /// A canonical VM uuid; the script gets it lowercase.
+    Uuid,
+    /// 1..=2147483647; the script gets an integer.
+    VmId,
+    /// A VM name-label (no control characters, at most 255 characters).
+    Name,
+    /// Any text without control characters.
+    Text,
+    /// One of these words (any case); the script gets the word as listed.
+    Choice(Vec<String>),
+}
+
+/// A validated option value, ready to hand to a script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptionValue {
+    /// A string value.
+    Text(String),
+    /// An integer value (vm-id).
+    Int(i64),
+    /// A flag that was given.
+    Flag,
+}
+
+impl ValueKind {
+    fn parse(word: &str) -> Option<ValueKind> {
+        Some(match word {
+            "pool" => ValueKind::Pool,
+            "priority" => ValueKind::Priority,
+            "uuid" => ValueKind::Uuid,
+            "vm-id" => ValueKind::VmId,
+            "name" => ValueKind::Name,
+            "text" => ValueKind::Text,
+            list if list.contains('|') => ValueKind::Choice(
+                list.split('|')
+                    .map(str::to_string)
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            ),
+            _ => return None,
+        })
+    }
+
+    /// The placeholder shown in help (`<A|B>`, `<uuid>`...).
+    pub fn placeholder(&self) -> String {
+        match self {
+            ValueKind::Pool => "A|B".into(),
+            ValueKind::Priority => "low|medium|high".into(),
+            ValueKind::Uuid => "uuid".into(),
+            ValueKind::VmId => "id".into(),
+            ValueKind::Name => "name".into(),
+            ValueKind::Text => "text".into(),
+            ValueKind::Choice(words) => words.join("|"),
+        }
+    }
+
+    /// The values offered for completion, when the set is closed.
+    pub fn choices(&self) -> Vec<String> {
+        match self {
+            ValueKind::Pool => Pool::ALL.iter().map(|p| p.to_string()).collect(),
+            ValueKind::Priority => Priority::ALL.iter().map(|p| p.to_string()).collect(),
+            ValueKind::Choice(words) => words.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Validates `input` and normalises it for the script.
+    pub fn validate(&self, option: &str, input: &str) -> Result<OptionValue, String> {
+        let model =
+            |r: Result<String, ModelError>| r.map(OptionValue::Text).map_err(|e| e.to_string());
+        match self {
+            ValueKind::Pool => model(Pool::parse(input).map(|p| p.to_string())),
+            ValueKind::Priority => model(Priority::parse(input).map(|p| p.to_string())),
+            ValueKind::Uuid => model(VmUuid::parse(input).map(|u| u.to_string())),
+            ValueKind::Name => model(VmName::parse(input).map(|n| n.to_string())),
+            ValueKind::VmId => VmId::parse(input)
+                .map(|id| OptionValue::Int(id.get()))
+                .map_err(|e| e.to_string()),
+            ValueKind::Text => {
+                if input.chars().any(char::is_control) {
+                    Err(format!(
+                        "invalid value '{}' for --{option}: control characters are not allowed",
+                        crate::model::shown(input)
+                    ))
+                } else {
+                    Ok(OptionValue::Text(input.to_string()))
+                }
+            }
+            ValueKind::Choice(words) => words
+                .iter()
+                .find(|w| w.eq_ignore_ascii_case(input))
+                .map(|w| OptionValue::Text(w.clone()))
+                .ok_or_else(|| {
+                    format!(
+                        "invalid value '{}' for --{option}: expected one of {}",
+                        crate::model::shown(input),
+                        words.join(", ")
+                    )
+                }),
+        }
+    }
+}
+
+/// One declared option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionSpec {
+    /// The long name, without dashes (`vm-uuid`).
+    pub name: String,
+    /// `None` for a flag (no value).
+    pub kind: Option<ValueKind>,
+    /// Whether the command refuses to run without it.
+    pub required: bool,
+    /// One line of help.
+    pub help: String,
+}
+
+impl OptionSpec {
+    /// The key the script reads it under in `OPTS` (`vm-uuid` → `vm_uuid`).
+    pub fn script_key(&self) -> String {
+        self.name.replace('-', "_")
+    }
+}
+
+/// What a command script declares about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// The one-line description.
+    pub about: String,
+    /// Further description lines.
+    pub long_about: Vec<String>,
+    /// The options, in declaration order.
+    pub options: Vec<OptionSpec>,
+}
+
+/// A header that cannot be understood; `line` is 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct SpecError {
+    /// The header line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Reads the `//!` header at the top of a command script.
+pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
+    let mut spec = CommandSpec::default();
+    for (index, raw) in source.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || (line.starts_with("//") && !line.starts_with("//!")) {
+            continue;
+        }
+        let Some(text) = line.strip_prefix("//!") else {
+            break; // the first line of code ends the header
+        };
+        let text = text.trim();
+        let err = |message: String| SpecError {
+            line: index + 1,
+            message,
+        };
+        if let Some(rest) = text.strip_prefix("@option") {
+            spec.options.push(parse_option(rest, true).map_err(err)?);
+        } else if let Some(rest) = text.strip_prefix("@flag") {
+            spec.options.push(parse_option(rest, false).map_err(err)?);
+        } else if text.starts_with('@') {
+            return Err(err(format!(
+                "unknown header tag in '{text}': expected @option or @flag"
+            )));
+        } else if spec.about.is_empty() {
+            spec.about = text.to_string();
+        } else {
+            spec.long_about.push(text.to_string());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for o in &spec.options {
+        if !seen.insert(o.name.clone()) {
+            return Err(SpecError {
+                line: 0,
+                message: format!("option --{} is declared twice", o.name),
+            });
+        }
+    }
+    Ok(spec)
+}
+
+fn parse_option(rest: &str, takes_value: bool) -> Result<OptionSpec, String> {
+    let mut words = rest.split_whitespace().peekable();
+    let name = words
+        .next()
+        .and_then(|w| w.strip_prefix("--"))
+        .ok_or("expected --name after the tag")?
+        .to_string();
+    let valid_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid_name {
+        return Err(format!(
+            "option name '--{name}' must be lowercase letters, digits and dashes"
+        ));
+    }
+    if RESERVED.contains(&name.as_str()) {
+        return Err(format!(
+            "--{name} is a global option and cannot be redeclared"
+        ));
+    }
+    let kind = if takes_value {
+        let word = words
+            .next()
+            .and_then(|w| w.strip_prefix('<'))
+            .and_then(|w| w.strip_suffix('>'))
+            .ok_or_else(|| format!("expected a value kind like <uuid> after --{name}"))?;
+        Some(ValueKind::parse(word).ok_or_else(|| {
+            format!(
+                "unknown value kind <{word}> for --{name}: expected pool, priority, uuid, \
+                 vm-id, name, text or a list like <a|b>"
+            )
+        })?)
+    } else {
+        None
+    };
+    let required = takes_value && words.peek() == Some(&"required");
+    if required {
+        words.next();
+    }
+    let help = words.collect::<Vec<_>>().join(" ");
+    Ok(OptionSpec {
+        name,
+        kind,
+        required,
+        help,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_about_options_and_flags() {
+        let spec = parse(
+            "// a plain comment\n//! Show one VM.\n//! It reads the database only.\n\
+             //! @option --vm-uuid <uuid> required  The VM to show\n\
+             //! @option --mode <warn|enforce> What to do\n//! @flag --no-restart Do not restart\n\
+             let x = 1;\n//! @option --ignored <text> after code\n",
+        )
+        .unwrap();
+        assert_eq!(spec.about, "Show one VM.");
+        assert_eq!(spec.long_about, vec!["It reads the database only."]);
+        assert_eq!(spec.options.len(), 3);
+        assert!(spec.options[0].required);
+        assert_eq!(spec.options[0].kind, Some(ValueKind::Uuid));
+        assert_eq!(spec.options[0].help, "The VM to show");
+        assert_eq!(
+            spec.options[1].kind,
+            Some(ValueKind::Choice(vec!["warn".into(), "enforce".into()]))
+        );
+        assert_eq!(spec.options[2].kind, None);
+        assert_eq!(spec.options[2].script_key(), "no_restart");
+    }
+
+    #[test]
+    fn rejects_bad_headers_with_line_numbers() {
+        let err = parse("//! x\n//! @option --pool <colour>\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("<colour>"));
+        assert!(parse("//! @option --db <text>\n").is_err());
+        assert!(parse("//! @option --Pool <pool>\n").is_err());
+        assert!(parse("//! @thing\n").is_err());
+    }
+
+    #[test]
+    fn validates_values_by_kind() {
+        assert_eq!(
+            ValueKind::Priority.validate("priority", "HIGH"),
+            Ok(OptionValue::Text("high".into()))
+        );
+        assert_eq!(
+            ValueKind::VmId.validate("vm-id", "42"),
+            Ok(OptionValue::Int(42))
+        );
+        assert!(ValueKind::Pool.validate("pool", "C").is_err());
+        let choice = ValueKind::Choice(vec!["warn".into(), "enforce".into()]);
+        assert_eq!(
+            choice.validate("mode", "WARN"),
+            Ok(OptionValue::Text("warn".into()))
+        );
+        assert!(choice
+            .validate("mode", "loud")
+            .unwrap_err()
+            .contains("warn, enforce"));
+    }
+}

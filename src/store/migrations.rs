@@ -1,0 +1,85 @@
+//! Schema migrations: numbered SQL files from `migrations/`, applied in order, once each.
+//!
+//! The schema version is SQLite's `PRAGMA user_version`. A database made by the earlier C tool has
+//! the same tables and version 0: migration 1 is written with `IF NOT EXISTS` so that it adopts such
+//! a database in place, keeping every row.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// One migration: its number (the schema version it produces), file name and SQL.
+pub struct Migration {
+    /// The schema version after this migration.
+    pub version: i64,
+    /// The file it comes from, for messages.
+    pub name: &'static str,
+    /// The SQL to run.
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. Add new files here with the next number.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial_schema.sql",
+        sql: include_str!("../../migrations/0001_initial_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_lowercase_uuids.sql",
+        sql: include_str!("../../migrations/0002_lowercase_uuids.sql"),
+    },
+];
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// What [`migrate`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The version found before migrating.
+    pub from: i64,
+    /// The version after migrating.
+    pub to: i64,
+    /// True when the database was made by the earlier tool (tables present, version 0).
+    pub adopted_legacy: bool,
+}
+
+/// Reads `PRAGMA user_version`.
+pub fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// True when the `vms` and `pools` tables exist.
+pub fn has_tables(conn: &Connection) -> rusqlite::Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('vms', 'pools')",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n == 2)
+}
+
+/// Applies every pending migration inside one `BEGIN IMMEDIATE` transaction.
+///
+/// Concurrent processes are safe: the second one waits for the first (busy timeout) and then finds
+/// nothing left to do.
+pub fn migrate(conn: &Connection) -> rusqlite::Result<MigrationReport> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let from = current_version(&tx)?;
+    let adopted_legacy = from == 0 && has_tables(&tx)?;
+    let mut to = from;
+    for m in MIGRATIONS.iter().filter(|m| m.version > from) {
+        tx.execute_batch(m.sql)?;
+        // PRAGMA takes no bound parameters; the version is our own constant.
+        tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))?;
+        to = m.version;
+    }
+    tx.commit()?;
+    Ok(MigrationReport {
+        from,
+        to,
+        adopted_legacy,
+    })
+}

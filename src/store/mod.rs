@@ -1,0 +1,594 @@
+//! The SQLite store: the only place in vgpu-admin that speaks SQL.
+//!
+//! One database file (WAL mode, a busy timeout, foreign keys on), created with mode 0600 on first
+//! use and migrated in place. Rows the earlier tool let in although they are invalid are read
+//! leniently and reported through [`VmRecord::problem`], never by failing.
+
+mod migrations;
+mod records;
+
+pub use migrations::{latest_version, MigrationReport, MIGRATIONS};
+pub use records::{PoolRecord, VmRecord};
+
+use crate::model::{Pool, Priority, VmId, VmName, VmUuid, MAX_VM_ID};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default database path, shared with the earlier tool.
+pub const DEFAULT_DB_PATH: &str = "/etc/vgpu/vgpu_config.db";
+
+/// How long a writer waits for another process's lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file or its directory could not be created or opened.
+    #[error("cannot open database {path}: {reason}")]
+    Open {
+        /// The database path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The file exists but is not an SQLite database.
+    #[error("{path} is not a vgpu-admin database (not an SQLite file); nothing was changed")]
+    NotADatabase {
+        /// The database path.
+        path: PathBuf,
+    },
+    /// A change was asked for but the database can only be read.
+    #[error("database {path} is read-only for this user: {what} needs write access")]
+    ReadOnly {
+        /// The database path.
+        path: PathBuf,
+        /// What was attempted.
+        what: String,
+    },
+    /// The database holds neither our schema nor the earlier tool's, and cannot be migrated.
+    #[error(
+        "database {path} has no vgpu-admin tables and is read-only, so they cannot be created"
+    )]
+    NoSchema {
+        /// The database path.
+        path: PathBuf,
+    },
+    /// The uuid is registered already.
+    #[error("VM {0} is already registered")]
+    AlreadyRegistered(String),
+    /// The vm-id belongs to another VM.
+    #[error("vm-id {vm_id} is already taken by VM {by}")]
+    VmIdTaken {
+        /// The vm-id asked for.
+        vm_id: i64,
+        /// The uuid of the VM that holds it.
+        by: String,
+    },
+    /// No free vm-id is left in 1..=2147483647.
+    #[error("no free vm-id is left (1..=2147483647 are all taken)")]
+    NoFreeVmId,
+    /// The VM is not in the database.
+    #[error("VM {0} is not registered")]
+    NotRegistered(String),
+    /// Another process held the database longer than the busy timeout.
+    #[error("database {path} is locked by another process (waited {secs} s); try again")]
+    Busy {
+        /// The database path.
+        path: PathBuf,
+        /// The seconds waited.
+        secs: u64,
+    },
+    /// Any other SQLite error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// True for errors caused by the admin's input (exit status 2).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            StoreError::AlreadyRegistered(_) | StoreError::VmIdTaken { .. }
+        )
+    }
+
+    /// True for "not registered" (exit status 3).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotRegistered(_))
+    }
+}
+
+/// Which VMs to list or count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VmFilter {
+    /// Only this pool.
+    pub pool: Option<Pool>,
+    /// Only this priority.
+    pub priority: Option<Priority>,
+}
+
+/// A VM to register.
+#[derive(Debug, Clone)]
+pub struct NewVm {
+    /// Its uuid.
+    pub uuid: VmUuid,
+    /// Its name-label, if known.
+    pub name: Option<VmName>,
+    /// Its pool.
+    pub pool: Pool,
+    /// Its priority.
+    pub priority: Priority,
+    /// Its vm-id; `None` takes the next free one, atomically.
+    pub vm_id: Option<VmId>,
+}
+
+/// Changes to a registered VM; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct VmChanges {
+    /// New name-label.
+    pub name: Option<VmName>,
+    /// New pool.
+    pub pool: Option<Pool>,
+    /// New priority.
+    pub priority: Option<Priority>,
+    /// New vm-id.
+    pub vm_id: Option<VmId>,
+}
+
+/// An open database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    read_only: bool,
+    migration: MigrationReport,
+}
+
+const VM_COLUMNS: &str = "CAST(vm_id AS INTEGER), CAST(vm_uuid AS TEXT), CAST(vm_name AS TEXT), \
+     CAST(pool_id AS TEXT), CAST(priority AS INTEGER), \
+     COALESCE(CAST(created_at AS TEXT), ''), COALESCE(CAST(updated_at AS TEXT), '')";
+
+impl Store {
+    /// Opens (creating it and its directory if needed) and migrates the database at `path`.
+    ///
+    /// A database the current user cannot write is opened read-only: reads work, writes fail with
+    /// [`StoreError::ReadOnly`].
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |reason: String| StoreError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.exists() {
+            create_database_file(path).map_err(|e| open_err(e.to_string()))?;
+        } else if path.is_dir() {
+            return Err(open_err("it is a directory".into()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| open_err(e.to_string()))?;
+        let read_only = conn
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(|e| open_err(e.to_string()))?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            read_only,
+            migration: MigrationReport::default(),
+        };
+        store.configure()?;
+        Ok(store)
+    }
+
+    fn configure(&mut self) -> Result<(), StoreError> {
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        self.conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        // The first read tells an SQLite file from anything else.
+        let version = match migrations::current_version(&self.conn) {
+            Ok(v) => v,
+            Err(e) => return Err(self.classify(e)),
+        };
+        if self.read_only {
+            let wal_unreadable = matches!(
+                migrations::has_tables(&self.conn),
+                Err(ref e) if e.sqlite_error_code() == Some(ErrorCode::CannotOpen)
+                    || e.sqlite_error_code() == Some(ErrorCode::ReadOnly)
+            );
+            if wal_unreadable {
+                // A WAL database whose -shm file we may not create: read it as immutable.
+                self.reopen_immutable()?;
+            }
+            if !migrations::has_tables(&self.conn).map_err(|e| self.classify(e))? {
+                return Err(StoreError::NoSchema {
+                    path: self.path.clone(),
+                });
+            }
+            self.migration = MigrationReport {
+                from: version,
+                to: version,
+                adopted_legacy: false,
+            };
+            return Ok(());
+        }
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| self.classify(e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Open {
+                path: self.path.clone(),
+                reason: format!("could not switch to WAL mode (journal mode is {mode})"),
+            });
+        }
+        self.migration = if version >= latest_version() {
+            MigrationReport {
+                from: version,
+                to: version,
+                adopted_legacy: false,
+            }
+        } else {
+            migrations::migrate(&self.conn).map_err(|e| self.classify(e))?
+        };
+        Ok(())
+    }
+
+    fn reopen_immutable(&mut self) -> Result<(), StoreError> {
+        let uri = format!("file:{}?immutable=1", self.path.display());
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        self.conn = Connection::open_with_flags(uri, flags).map_err(|e| StoreError::Open {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(())
+    }
+
+    /// Turns an SQLite error into the clearest [`StoreError`].
+    fn classify(&self, e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => StoreError::NotADatabase {
+                path: self.path.clone(),
+            },
+            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => StoreError::Busy {
+                path: self.path.clone(),
+                secs: BUSY_TIMEOUT.as_secs(),
+            },
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly {
+                path: self.path.clone(),
+                what: "this change".into(),
+            },
+            _ => StoreError::Sqlite(e),
+        }
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when this user can only read the database.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// What opening the database migrated.
+    pub fn migration(&self) -> &MigrationReport {
+        &self.migration
+    }
+
+    fn ensure_writable(&self, what: &str) -> Result<(), StoreError> {
+        if self.read_only {
+            Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+                what: what.to_string(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn write_tx(&self, what: &str) -> Result<WriteTx<'_>, StoreError> {
+        self.ensure_writable(what)?;
+        WriteTx::begin(&self.conn).map_err(|e| self.classify(e))
+    }
+
+    /// Both pools with their VM counts, A first.
+    pub fn pools(&self) -> Result<Vec<PoolRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT CAST(p.pool_id AS TEXT), COALESCE(CAST(p.pool_name AS TEXT), ''), \
+                    CAST(p.description AS TEXT), COALESCE(CAST(p.enabled AS INTEGER), 1), \
+                    (SELECT COUNT(*) FROM vms v WHERE v.pool_id = p.pool_id), \
+                    COALESCE(CAST(p.created_at AS TEXT), ''), COALESCE(CAST(p.updated_at AS TEXT), '') \
+             FROM pools p ORDER BY p.pool_id",
+        )?;
+        let rows = stmt.query_map([], PoolRecord::from_row)?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.classify(e))
+    }
+
+    /// One pool, or `None` when its row is missing.
+    pub fn pool(&self, pool: Pool) -> Result<Option<PoolRecord>, StoreError> {
+        Ok(self
+            .pools()?
+            .into_iter()
+            .find(|p| p.pool_id == pool.as_str()))
+    }
+
+    /// Calls `each` for every VM matching `filter`, ordered by vm_id, without holding them all in
+    /// memory. Stops at the first error `each` returns.
+    pub fn for_each_vm<E: From<StoreError>>(
+        &self,
+        filter: VmFilter,
+        mut each: impl FnMut(VmRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let sql = format!(
+            "SELECT {VM_COLUMNS} FROM vms \
+             WHERE (?1 IS NULL OR pool_id = ?1) AND (?2 IS NULL OR priority = ?2) \
+             ORDER BY vm_id, vm_uuid"
+        );
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(|e| E::from(self.classify(e)))?;
+        let pool = filter.pool.map(Pool::as_str);
+        let priority = filter.priority.map(Priority::level);
+        let mut rows = stmt
+            .query(params![pool, priority])
+            .map_err(|e| E::from(self.classify(e)))?;
+        while let Some(row) = rows.next().map_err(|e| E::from(self.classify(e)))? {
+            let record = VmRecord::from_row(row).map_err(|e| E::from(self.classify(e)))?;
+            each(record)?;
+        }
+        Ok(())
+    }
+
+    /// Every VM matching `filter`, ordered by vm_id.
+    pub fn vms(&self, filter: VmFilter) -> Result<Vec<VmRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_vm(filter, |vm| {
+            out.push(vm);
+            Ok::<(), StoreError>(())
+        })?;
+        Ok(out)
+    }
+
+    /// How many VMs match `filter`.
+    pub fn count_vms(&self, filter: VmFilter) -> Result<i64, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT COUNT(*) FROM vms \
+             WHERE (?1 IS NULL OR pool_id = ?1) AND (?2 IS NULL OR priority = ?2)",
+        )?;
+        let pool = filter.pool.map(Pool::as_str);
+        let priority = filter.priority.map(Priority::level);
+        stmt.query_row(params![pool, priority], |r| r.get(0))
+            .map_err(|e| self.classify(e))
+    }
+
+    /// The VM registered under `uuid` (compared exactly; canonical uuids are lowercase).
+    pub fn vm(&self, uuid: &str) -> Result<Option<VmRecord>, StoreError> {
+        let sql = format!("SELECT {VM_COLUMNS} FROM vms WHERE vm_uuid = ?1");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        stmt.query_row([uuid], VmRecord::from_row)
+            .optional()
+            .map_err(|e| self.classify(e))
+    }
+
+    /// The VM holding `vm_id`, if any.
+    pub fn vm_by_id(&self, vm_id: i64) -> Result<Option<VmRecord>, StoreError> {
+        let sql = format!("SELECT {VM_COLUMNS} FROM vms WHERE vm_id = ?1");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        stmt.query_row([vm_id], VmRecord::from_row)
+            .optional()
+            .map_err(|e| self.classify(e))
+    }
+
+    /// The vm-id `register` would assign now.
+    pub fn next_vm_id(&self) -> Result<i64, StoreError> {
+        next_free_vm_id(&self.conn).map_err(|e| self.classify(e))?
+    }
+
+    /// Registers a VM in one `BEGIN IMMEDIATE` transaction; a missing vm-id takes the next free
+    /// one inside the same transaction, so concurrent processes never get the same id.
+    pub fn register(&self, vm: &NewVm) -> Result<VmRecord, StoreError> {
+        let tx = self.write_tx("registering a VM")?;
+        if self.vm(vm.uuid.as_str())?.is_some() {
+            return Err(StoreError::AlreadyRegistered(vm.uuid.to_string()));
+        }
+        let vm_id = match vm.vm_id {
+            Some(id) => {
+                self.check_vm_id_free(id.get(), vm.uuid.as_str())?;
+                id.get()
+            }
+            None => next_free_vm_id(tx.conn).map_err(|e| self.classify(e))??,
+        };
+        tx.conn.execute(
+            "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                vm_id,
+                vm.uuid.as_str(),
+                vm.name.as_ref().map(VmName::as_str),
+                vm.pool.as_str(),
+                vm.priority.level()
+            ],
+        )
+        .map_err(|e| self.constraint_error(e, vm_id, vm.uuid.as_str()))?;
+        tx.commit().map_err(|e| self.classify(e))?;
+        self.vm(vm.uuid.as_str())?
+            .ok_or_else(|| StoreError::NotRegistered(vm.uuid.to_string()))
+    }
+
+    /// Applies `changes` to a registered VM; returns the row before and after.
+    pub fn update(
+        &self,
+        uuid: &str,
+        changes: &VmChanges,
+    ) -> Result<(VmRecord, VmRecord), StoreError> {
+        let tx = self.write_tx("changing a VM")?;
+        let before = self
+            .vm(uuid)?
+            .ok_or_else(|| StoreError::NotRegistered(uuid.to_string()))?;
+        if let Some(id) = changes.vm_id {
+            self.check_vm_id_free(id.get(), uuid)?;
+        }
+        tx.conn
+            .execute(
+                "UPDATE vms SET vm_name = COALESCE(?2, vm_name), pool_id = COALESCE(?3, pool_id), \
+                    priority = COALESCE(?4, priority), vm_id = COALESCE(?5, vm_id), \
+                    updated_at = CURRENT_TIMESTAMP \
+             WHERE vm_uuid = ?1",
+                params![
+                    uuid,
+                    changes.name.as_ref().map(VmName::as_str),
+                    changes.pool.map(Pool::as_str),
+                    changes.priority.map(Priority::level),
+                    changes.vm_id.map(VmId::get)
+                ],
+            )
+            .map_err(|e| self.constraint_error(e, changes.vm_id.map_or(0, VmId::get), uuid))?;
+        tx.commit().map_err(|e| self.classify(e))?;
+        let after = self
+            .vm(uuid)?
+            .ok_or_else(|| StoreError::NotRegistered(uuid.to_string()))?;
+        Ok((before, after))
+    }
+
+    /// Deletes a registered VM; returns the removed row.
+    pub fn remove(&self, uuid: &str) -> Result<VmRecord, StoreError> {
+        let tx = self.write_tx("removing a VM")?;
+        let before = self
+            .vm(uuid)?
+            .ok_or_else(|| StoreError::NotRegistered(uuid.to_string()))?;
+        tx.conn
+            .execute("DELETE FROM vms WHERE vm_uuid = ?1", [uuid])
+            .map_err(|e| self.classify(e))?;
+        tx.commit().map_err(|e| self.classify(e))?;
+        Ok(before)
+    }
+
+    /// Runs `work` inside one write transaction: everything it does through this store is
+    /// committed together, or nothing is when it returns an error (or the process dies).
+    pub fn batch<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self.write_tx("this change")?;
+        let value = work()?;
+        tx.commit().map_err(|e| E::from(self.classify(e)))?;
+        Ok(value)
+    }
+
+    fn check_vm_id_free(&self, vm_id: i64, own_uuid: &str) -> Result<(), StoreError> {
+        match self.vm_by_id(vm_id)? {
+            Some(other) if other.vm_uuid != own_uuid => Err(StoreError::VmIdTaken {
+                vm_id,
+                by: other.vm_uuid,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A unique-constraint failure is the last guard against a race: report it as such.
+    fn constraint_error(&self, e: rusqlite::Error, vm_id: i64, uuid: &str) -> StoreError {
+        if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+            let text = e.to_string();
+            if text.contains("vms.vm_uuid") {
+                return StoreError::AlreadyRegistered(uuid.to_string());
+            }
+            if text.contains("vms.vm_id") {
+                let by = self
+                    .vm_by_id(vm_id)
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| "another VM".to_string(), |r| r.vm_uuid);
+                return StoreError::VmIdTaken { vm_id, by };
+            }
+        }
+        self.classify(e)
+    }
+}
+
+/// The next free vm-id: one above the highest, or the lowest gap once the top is reached.
+fn next_free_vm_id(conn: &Connection) -> rusqlite::Result<Result<i64, StoreError>> {
+    let max: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(CAST(vm_id AS INTEGER)), 0) FROM vms",
+        [],
+        |r| r.get(0),
+    )?;
+    if max < MAX_VM_ID {
+        return Ok(Ok(max.max(0) + 1));
+    }
+    let gap: Option<i64> = conn.query_row(
+        "SELECT MIN(c) FROM (SELECT 1 AS c WHERE NOT EXISTS (SELECT 1 FROM vms WHERE vm_id = 1) \
+         UNION ALL SELECT v.vm_id + 1 FROM vms v WHERE v.vm_id >= 1 AND v.vm_id < ?1 \
+           AND NOT EXISTS (SELECT 1 FROM vms w WHERE w.vm_id = v.vm_id + 1))",
+        [MAX_VM_ID],
+        |r| r.get(0),
+    )?;
+    Ok(gap.ok_or(StoreError::NoFreeVmId))
+}
+
+/// Creates the parent directory and an empty database file readable by its owner only.
+fn create_database_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        // Another process created it first: fine.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A write transaction that nests: the outermost is `BEGIN IMMEDIATE` (so writers queue on the
+/// busy timeout instead of failing on a lock upgrade), inner ones are savepoints. Dropped without
+/// [`WriteTx::commit`], it rolls back.
+struct WriteTx<'a> {
+    conn: &'a Connection,
+    nested: bool,
+    open: bool,
+}
+
+impl<'a> WriteTx<'a> {
+    fn begin(conn: &'a Connection) -> rusqlite::Result<Self> {
+        let nested = !conn.is_autocommit();
+        conn.execute_batch(if nested {
+            "SAVEPOINT vgpu_write"
+        } else {
+            "BEGIN IMMEDIATE"
+        })?;
+        Ok(WriteTx {
+            conn,
+            nested,
+            open: true,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.open = false;
+        self.conn.execute_batch(if self.nested {
+            "RELEASE vgpu_write"
+        } else {
+            "COMMIT"
+        })
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing better can be done with a failed rollback than to leave it to SQLite,
+            // which rolls back an unfinished transaction when the connection closes.
+            let _ = self.conn.execute_batch(if self.nested {
+                "ROLLBACK TO vgpu_write; RELEASE vgpu_write"
+            } else {
+                "ROLLBACK"
+            });
+        }
+    }
+}
