@@ -205,7 +205,15 @@ fn usage_error(error: &clap::Error, command: Option<&str>) -> Failure {
 fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
     let catalog = Catalog::new(Some(scripts_dir(&args)));
     let commands = script_commands(&catalog)?;
-    let tree = command_tree(&commands);
+    let mut tree = command_tree(&commands);
+    if args.len() <= 1 {
+        // No command: show the usage (the interactive shell will take this place on a terminal).
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            tree.render_help().to_string().as_bytes(),
+        );
+        return Err(Failure::new(Status::Usage, ""));
+    }
     let matches = match tree.try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => {

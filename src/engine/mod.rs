@@ -215,8 +215,8 @@ fn register_types(engine: &mut Engine) {
     engine
         .register_type_with_name::<VmList>("VmList")
         .register_iterator_result::<VmList, Dynamic>()
-        .register_fn("len", |l: &mut VmList| l.len())
-        .register_fn("is_empty", |l: &mut VmList| l.len().map(|n| n == 0))
+        .register_fn("len", |l: &mut VmList| l.count())
+        .register_fn("is_empty", |l: &mut VmList| l.count().map(|n| n == 0))
         .register_fn("to_array", |l: &mut VmList| l.to_array())
         .register_indexer_get(
             |l: &mut VmList, i: rhai::INT| -> Result<Dynamic, Box<EvalAltResult>> {
@@ -232,7 +232,7 @@ fn register_types(engine: &mut Engine) {
                     })
             },
         )
-        .register_fn("to_string", |l: &mut VmList| match l.len() {
+        .register_fn("to_string", |l: &mut VmList| match l.count() {
             Ok(n) => format!("<{n} VMs>"),
             Err(_) => "<VM list>".to_string(),
         })

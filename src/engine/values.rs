@@ -101,8 +101,8 @@ impl VmList {
         self.store.for_each_vm(self.filter, each)
     }
 
-    /// How many VMs the list holds.
-    pub fn len(&self) -> Result<i64, Box<EvalAltResult>> {
+    /// How many VMs the list holds (one COUNT query).
+    pub fn count(&self) -> Result<i64, Box<EvalAltResult>> {
         self.store.count_vms(self.filter).map_err(HostError::store)
     }
 

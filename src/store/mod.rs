@@ -184,18 +184,14 @@ impl Store {
         // The first read tells an SQLite file from anything else.
         let version = match migrations::current_version(&self.conn) {
             Ok(v) => v,
+            Err(e) if self.read_only && needs_shm_write(&e) => {
+                // A WAL database whose -shm file this user may not create: read it as immutable.
+                self.reopen_immutable()?;
+                migrations::current_version(&self.conn).map_err(|e| self.classify(e))?
+            }
             Err(e) => return Err(self.classify(e)),
         };
         if self.read_only {
-            let wal_unreadable = matches!(
-                migrations::has_tables(&self.conn),
-                Err(ref e) if e.sqlite_error_code() == Some(ErrorCode::CannotOpen)
-                    || e.sqlite_error_code() == Some(ErrorCode::ReadOnly)
-            );
-            if wal_unreadable {
-                // A WAL database whose -shm file we may not create: read it as immutable.
-                self.reopen_immutable()?;
-            }
             if !migrations::has_tables(&self.conn).map_err(|e| self.classify(e))? {
                 return Err(StoreError::NoSchema {
                     path: self.path.clone(),
@@ -524,6 +520,14 @@ fn next_free_vm_id(conn: &Connection) -> rusqlite::Result<Result<i64, StoreError
         |r| r.get(0),
     )?;
     Ok(gap.ok_or(StoreError::NoFreeVmId))
+}
+
+/// True for the errors SQLite gives a reader that cannot create a WAL database's -shm file.
+fn needs_shm_write(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::CannotOpen) | Some(ErrorCode::ReadOnly)
+    )
 }
 
 /// Creates the parent directory and an empty database file readable by its owner only.

@@ -1,0 +1,255 @@
+//! A fluent harness for running the built `vgpu-admin` binary against a temporary database and
+//! scripts directory: `Env::new().run(&["list-vms"]).code(0).stdout_has("No VMs found")`.
+#![allow(dead_code)]
+
+use assert_cmd::cargo::CommandCargoExt;
+use rusqlite::Connection;
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A temporary place to run vgpu-admin: its database path and admin scripts directory.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub scripts: PathBuf,
+}
+
+/// A uuid for test VM number `n`.
+pub fn uuid(n: u32) -> String {
+    format!("7d5a8c3e-92f1-4b6a-b0c2-{n:012x}")
+}
+
+impl Env {
+    /// A fresh directory with no database yet and an empty scripts directory.
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("etc/vgpu/vgpu_config.db");
+        let scripts = dir.path().join("scripts");
+        std::fs::create_dir_all(&scripts).expect("scripts dir");
+        Env { dir, db, scripts }
+    }
+
+    /// A command for the binary with this environment's database and scripts directory.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::cargo_bin("vgpu-admin").expect("binary");
+        cmd.args(args)
+            .env("VGPU_DB", &self.db)
+            .env("VGPU_SCRIPTS", &self.scripts)
+            .env_remove("VGPU_XE");
+        cmd
+    }
+
+    /// Runs the binary with `args` and no input.
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Outcome {
+        Outcome::of(self.command(args), None)
+    }
+
+    /// Runs the binary with `args`, feeding `input` on stdin.
+    pub fn run_with_input<S: AsRef<OsStr>>(&self, args: &[S], input: &str) -> Outcome {
+        Outcome::of(self.command(args), Some(input))
+    }
+
+    /// Writes a file under the admin scripts directory (`commands/x.rhai`).
+    pub fn script(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.scripts.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write script");
+        path
+    }
+
+    /// Writes a file in the temp directory and returns its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+
+    /// Creates the database (through the binary) if needed and opens it directly.
+    pub fn sql(&self) -> Connection {
+        if !self.db.exists() {
+            self.run(&["list-pools"]).code(0);
+        }
+        Connection::open(&self.db).expect("open db")
+    }
+
+    /// Registers VMs directly in the database: (vm_id, uuid, name, pool, priority).
+    pub fn seed(&self, rows: &[(i64, &str, Option<&str>, &str, i64)]) {
+        let conn = self.sql();
+        for (id, uuid, name, pool, priority) in rows {
+            conn.execute(
+                "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, '2026-01-02 03:04:05', '2026-01-02 03:04:05')",
+                rusqlite::params![id, uuid, name, pool, priority],
+            )
+            .expect("seed row");
+        }
+    }
+
+    /// The database file's bytes (after every connection closed, WAL checkpointed).
+    pub fn db_bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.db).unwrap_or_default()
+    }
+
+    /// Number of rows in `vms`.
+    pub fn vm_count(&self) -> i64 {
+        self.sql()
+            .query_row("SELECT COUNT(*) FROM vms", [], |r| r.get(0))
+            .expect("count")
+    }
+
+    /// The path of the database.
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+}
+
+/// What a run printed and how it ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Runs `cmd` (with a generous guard against hangs) and collects its output.
+    pub fn of(mut cmd: Command, input: Option<&str>) -> Outcome {
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn vgpu-admin");
+        if let Some(text) = input {
+            let mut stdin = child.stdin.take().expect("stdin");
+            let _ = stdin.write_all(text.as_bytes());
+        }
+        let output = wait_with_timeout(child, Duration::from_secs(120));
+        Outcome {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit status.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.status, expected,
+            "exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts stdout is exactly `expected`.
+    #[track_caller]
+    pub fn stdout_is(&self, expected: &str) -> &Self {
+        assert_eq!(self.stdout, expected, "stdout (stderr: {})", self.stderr);
+        self
+    }
+
+    /// Asserts stdout contains `needle`.
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts stdout does not contain `needle`.
+    #[track_caller]
+    pub fn stdout_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout has {needle:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Asserts stderr contains `needle`.
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts stderr is exactly one line.
+    #[track_caller]
+    pub fn one_error_line(&self) -> &Self {
+        assert_eq!(
+            self.stderr.lines().count(),
+            1,
+            "expected one line on stderr, got:\n{}",
+            self.stderr
+        );
+        assert!(self.stderr.starts_with("error: "), "{}", self.stderr);
+        self
+    }
+
+    /// Asserts nothing was printed on stderr.
+    #[track_caller]
+    pub fn quiet(&self) -> &Self {
+        assert!(self.stderr.is_empty(), "stderr: {}", self.stderr);
+        self
+    }
+
+    /// Parses stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+fn wait_with_timeout(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    use std::io::Read;
+    // Read both pipes while waiting, so a large output never blocks the child.
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait().expect("wait") {
+            Some(status) => break status,
+            None if start.elapsed() > limit => {
+                let _ = child.kill();
+                panic!("vgpu-admin did not finish within {limit:?}");
+            }
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
