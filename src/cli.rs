@@ -252,7 +252,10 @@ fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
                 .find(|c| c.name == name)
                 .ok_or_else(|| Failure::usage(format!("unknown command '{name}'")))?;
             let options = validated_options(command, sub)?;
-            Host::new(config).run_command(&command.script, options)
+            let host = Host::new(config);
+            let result = host.run_command(&command.script, options);
+            host.finish();
+            result
         }
     }
 }
@@ -307,7 +310,10 @@ fn run_file(config: HostConfig, matches: &ArgMatches) -> Result<(), Failure> {
         origin: Origin::Admin(path.clone()),
         text: text.into(),
     };
-    Host::new(config).run_script(&script, args)
+    let host = Host::new(config);
+    let result = host.run_script(&script, args);
+    host.finish();
+    result
 }
 
 fn print_commands(commands: &[ScriptCommand], json: bool) -> Result<(), Failure> {

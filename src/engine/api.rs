@@ -84,13 +84,6 @@ impl ApiBuilder {
             .collect();
         let returns = rhai_type(returns);
         let doc: Vec<String> = doc.iter().map(|l| l.trim().to_string()).collect();
-        let mut info = params.clone();
-        info.push(returns.clone());
-        let comments = doc
-            .iter()
-            .map(|l| format!("/// {l}"))
-            .collect::<Vec<_>>()
-            .join("\n");
         let target = if module.is_empty() {
             &mut self.globals
         } else {
@@ -99,8 +92,6 @@ impl ApiBuilder {
         FuncRegistration::new(name)
             .in_global_namespace()
             .with_volatility(true)
-            .with_params_info(info)
-            .with_comments([comments])
             .set_into_module(target, func);
         self.docs.push(ApiFunction {
             module,

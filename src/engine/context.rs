@@ -101,6 +101,11 @@ impl Context {
         Ok(store)
     }
 
+    /// Closes the database if it was opened (checkpointing its WAL), once nothing else holds it.
+    pub fn close_store(&self) {
+        self.store.borrow_mut().take();
+    }
+
     /// Like [`Context::store`], as a script error.
     pub fn store_for_script(&self) -> Result<Rc<Store>, Box<rhai::EvalAltResult>> {
         self.store().map_err(HostError::boxed)

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""vgpu-admin benchmarks: one command runs them all and prints a Markdown table.
+
+    python3 benches/bench.py            # builds the release binary first
+    python3 benches/bench.py --quick    # fewer repetitions
+
+Cold start of whole processes (median wall time over repeated runs, peak RSS), compared with the
+sqlite3 command-line tool running the same query (the floor), on databases of 1,000 / 10,000 /
+100,000 VMs. Nothing here is asserted: the figures go into the README.
+"""
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "vgpu-admin")
+
+
+GNU_TIME = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+
+
+def run(argv, env=None):
+    """Runs argv once; returns (seconds, exit status)."""
+    start = time.perf_counter()
+    code = subprocess.call(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - start, code
+
+
+def peak_rss_mib(argv, env=None):
+    """Peak RSS of argv, read by GNU time (a fork of this Python process would inflate it)."""
+    if not GNU_TIME:
+        return None
+    with tempfile.NamedTemporaryFile("r") as out:
+        subprocess.run([GNU_TIME, "-f", "%M", "-o", out.name] + argv, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        return int(out.read().strip().splitlines()[-1]) / 1024
+
+
+def measure(argv, repeat, env=None):
+    """Median wall time in ms over `repeat` runs (after one warm-up run), and peak RSS in MiB."""
+    run(argv, env)  # warm the page cache
+    times = []
+    for _ in range(repeat):
+        t, code = run(argv, env)
+        if code != 0:
+            sys.exit(f"failed ({code}): {' '.join(argv)}")
+        times.append(t)
+    return statistics.median(times) * 1000, peak_rss_mib(argv, env)
+
+
+def uuid(n):
+    return f"7d5a8c3e-92f1-4b6a-b0c2-{n:012x}"
+
+
+def make_db(path, count):
+    env = dict(os.environ, VGPU_DB=path, VGPU_SCRIPTS="/nonexistent")
+    subprocess.run([BIN, "list-pools"], env=env, stdout=subprocess.DEVNULL, check=True)
+    conn = sqlite3.connect(path)
+    conn.executemany(
+        "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority) VALUES (?, ?, ?, ?, ?)",
+        ((i, uuid(i), f"vm-{i:06}", "AB"[i % 2], i % 3) for i in range(1, count + 1)),
+    )
+    conn.commit()
+    conn.close()
+    return env
+
+
+def main():
+    quick = "--quick" in sys.argv
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    sqlite = shutil.which("sqlite3")
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}")
+    print(f"Binary: {BIN}\n")
+    print("| VMs | command | vgpu-admin (ms) | sqlite3 CLI (ms) | ratio | vgpu-admin max RSS (MiB) |")
+    print("|---:|---|---:|---:|---:|---:|")
+    tmp = tempfile.mkdtemp(prefix="vgpu-bench-")
+    try:
+        for count in (1_000, 10_000, 100_000):
+            db = os.path.join(tmp, f"vms{count}.db")
+            env = make_db(db, count)
+            repeat = 5 if quick else (30 if count <= 10_000 else 10)
+            cols = "vm_id, vm_uuid, vm_name, pool_id, priority, created_at, updated_at"
+            target = uuid(count // 2)
+            cases = [
+                (["list-vms"], f"SELECT {cols} FROM vms ORDER BY vm_id"),
+                (["list-vms", "--pool=A"], f"SELECT {cols} FROM vms WHERE pool_id='A' ORDER BY vm_id"),
+                (["list-pools"], "SELECT p.*, (SELECT COUNT(*) FROM vms v WHERE v.pool_id=p.pool_id) FROM pools p"),
+                (["show-vm", f"--vm-uuid={target}"], f"SELECT {cols} FROM vms WHERE vm_uuid='{target}'"),
+                (["--json", "list-vms"], None),
+            ]
+            for args, query in cases:
+                ms, rss = measure([BIN] + args, repeat, env)
+                if sqlite and query:
+                    floor, _ = measure([sqlite, db, query], repeat)
+                    floor_s, ratio = f"{floor:.1f}", f"{ms / floor:.2f}"
+                else:
+                    floor_s, ratio = "-", "-"
+                rss_s = f"{rss:.1f}" if rss is not None else "-"
+                shown = " ".join(a if len(a) < 30 else a[:22] + "…" for a in args)
+                print(f"| {count:,} | `{shown}` | {ms:.1f} | {floor_s} | {ratio} | {rss_s} |")
+                sys.stdout.flush()
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
