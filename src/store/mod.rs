@@ -596,3 +596,93 @@ impl Drop for WriteTx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sub/dir/v.db")).unwrap();
+        (dir, store)
+    }
+
+    fn new_vm(n: u32, vm_id: Option<i64>) -> NewVm {
+        NewVm {
+            uuid: VmUuid::parse(&format!("00000000-0000-4000-8000-{n:012}")).unwrap(),
+            name: None,
+            pool: Pool::B,
+            priority: Priority::High,
+            vm_id: vm_id.map(|id| VmId::new(id).unwrap()),
+        }
+    }
+
+    #[test]
+    fn next_vm_id_goes_one_above_the_highest_then_fills_gaps_at_the_top() {
+        let (_dir, store) = store();
+        assert_eq!(store.next_vm_id().unwrap(), 1);
+        store.register(&new_vm(1, Some(5))).unwrap();
+        assert_eq!(store.next_vm_id().unwrap(), 6);
+        store.register(&new_vm(2, Some(MAX_VM_ID))).unwrap();
+        assert_eq!(
+            store.next_vm_id().unwrap(),
+            1,
+            "top reached: lowest free id"
+        );
+        store.register(&new_vm(3, Some(1))).unwrap();
+        assert_eq!(store.next_vm_id().unwrap(), 2);
+        let auto = store.register(&new_vm(4, None)).unwrap();
+        assert_eq!(auto.vm_id, 2);
+    }
+
+    #[test]
+    fn conflicts_are_refused_before_writing() {
+        let (_dir, store) = store();
+        store.register(&new_vm(1, Some(7))).unwrap();
+        assert!(matches!(
+            store.register(&new_vm(1, None)),
+            Err(StoreError::AlreadyRegistered(_))
+        ));
+        assert!(matches!(
+            store.register(&new_vm(2, Some(7))),
+            Err(StoreError::VmIdTaken { vm_id: 7, .. })
+        ));
+        let changes = VmChanges {
+            vm_id: Some(VmId::new(7).unwrap()),
+            ..VmChanges::default()
+        };
+        store.register(&new_vm(2, Some(8))).unwrap();
+        assert!(matches!(
+            store.update(new_vm(2, None).uuid.as_str(), &changes),
+            Err(StoreError::VmIdTaken { vm_id: 7, .. })
+        ));
+        assert_eq!(store.count_vms(VmFilter::default()).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_failed_batch_leaves_nothing_behind() {
+        let (_dir, store) = store();
+        let result: Result<(), StoreError> = store.batch(|| {
+            store.register(&new_vm(1, None))?;
+            store.register(&new_vm(2, None))?;
+            Err(StoreError::NoFreeVmId)
+        });
+        assert!(result.is_err());
+        assert_eq!(store.count_vms(VmFilter::default()).unwrap(), 0);
+        store
+            .batch(|| store.register(&new_vm(3, None)).map(|_| ()))
+            .unwrap();
+        assert_eq!(store.count_vms(VmFilter::default()).unwrap(), 1);
+    }
+
+    #[test]
+    fn update_and_remove_report_unregistered_vms() {
+        let (_dir, store) = store();
+        let uuid = new_vm(9, None).uuid;
+        assert!(store.remove(uuid.as_str()).unwrap_err().is_not_found());
+        assert!(store
+            .update(uuid.as_str(), &VmChanges::default())
+            .unwrap_err()
+            .is_not_found());
+    }
+}
