@@ -123,6 +123,33 @@ pub fn command_tree(commands: &[ScriptCommand]) -> Command {
                 .help("Print one JSON document instead of text"),
         )
         .arg(
+            Arg::new("xe")
+                .long("xe")
+                .global(true)
+                .value_name("PATH")
+                .env("VGPU_XE")
+                .help("The xe command [default: xe, looked up on PATH]"),
+        )
+        .arg(
+            Arg::new("xe-timeout")
+                .long("xe-timeout")
+                .global(true)
+                .value_name("SECONDS")
+                .env("VGPU_XE_TIMEOUT")
+                .value_parser(clap::value_parser!(u64).range(1..=86_400))
+                .help(format!(
+                    "How long one xe call may take before it is stopped [default: {}]",
+                    crate::xe::DEFAULT_TIMEOUT.as_secs()
+                )),
+        )
+        .arg(
+            Arg::new("dry-run")
+                .long("dry-run")
+                .global(true)
+                .action(ArgAction::SetTrue)
+                .help("Print the xe calls and database changes a command would make; make none"),
+        )
+        .arg(
             Arg::new("yes")
                 .short('y')
                 .long("yes")
@@ -270,6 +297,13 @@ fn host_config(matches: &ArgMatches) -> HostConfig {
         .map(PathBuf::from)
         .or_else(|| Some(PathBuf::from(scripts::DEFAULT_SCRIPTS_DIR)));
     config.json = matches.get_flag("json");
+    config.dry_run = matches.get_flag("dry-run");
+    if let Some(xe) = matches.get_one::<String>("xe") {
+        config.xe_program = xe.into();
+    }
+    if let Some(secs) = matches.get_one::<u64>("xe-timeout") {
+        config.xe_timeout = std::time::Duration::from_secs(*secs);
+    }
     config.yes = matches.get_flag("yes");
     config
 }

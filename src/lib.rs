@@ -19,6 +19,8 @@ pub mod output;
 pub mod scripts;
 pub mod store;
 pub mod template;
+pub mod vgpu;
+pub mod xe;
 
 pub use engine::{Host, HostConfig, Limits};
 pub use exit::{Failure, Status};

@@ -107,3 +107,65 @@ mod tests {
         assert_eq!(super::table(&rows), "UUID    POOL\nab      A\nabcdef  B\n");
     }
 }
+
+/// A spinner with the elapsed time, shown while waiting for a VM to stop or start. It draws
+/// only when stdout is a terminal (and the caller did not ask for JSON); it clears its line when
+/// dropped.
+pub struct Spinner {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Spinner {
+    /// Starts a spinner saying `message`, if `enabled` and stdout is a terminal.
+    pub fn start(message: &str, enabled: bool) -> Spinner {
+        use std::io::IsTerminal;
+        if !enabled || !io::stdout().is_terminal() {
+            return Spinner {
+                stop: None,
+                thread: None,
+            };
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let message = message.to_string();
+        let thread = std::thread::spawn(move || {
+            const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+            let start = std::time::Instant::now();
+            let mut frame = 0;
+            loop {
+                let line = format!(
+                    "\r{} {message} {:.1}s",
+                    FRAMES[frame % FRAMES.len()],
+                    start.elapsed().as_secs_f64()
+                );
+                let mut out = io::stdout().lock();
+                let _ = out.write_all(line.as_bytes());
+                let _ = out.flush();
+                drop(out);
+                frame += 1;
+                match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    _ => break,
+                }
+            }
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(b"\r\x1b[2K");
+            let _ = out.flush();
+        });
+        Spinner {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

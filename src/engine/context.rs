@@ -21,6 +21,12 @@ pub struct HostConfig {
     pub json: bool,
     /// Answer yes to every confirmation.
     pub yes: bool,
+    /// Print the xe calls and database changes instead of making them.
+    pub dry_run: bool,
+    /// The `xe` program (a path, or a name looked up on PATH).
+    pub xe_program: std::ffi::OsString,
+    /// How long one `xe` call may take.
+    pub xe_timeout: std::time::Duration,
     /// Limits that stop runaway scripts.
     pub limits: Limits,
 }
@@ -33,6 +39,9 @@ impl HostConfig {
             scripts_dir: None,
             json: false,
             yes: false,
+            dry_run: false,
+            xe_program: "xe".into(),
+            xe_timeout: crate::xe::DEFAULT_TIMEOUT,
             limits: Limits::default(),
         }
     }
@@ -111,6 +120,16 @@ impl Context {
         self.store().map_err(HostError::boxed)
     }
 
+    /// The `xe` client.
+    pub fn xe(&self) -> crate::xe::Xe {
+        crate::xe::Xe::new(self.config.xe_program.clone(), self.config.xe_timeout)
+    }
+
+    /// Prints what a dry run would do, on stdout, marked as such.
+    pub fn dry_run_note(&self, what: &str) {
+        crate::output::stdout_line(&format!("dry run: would {what}"));
+    }
+
     /// Remembers a script's source text under `name`, for error excerpts.
     pub fn remember_source(&self, name: &str, text: &str) {
         self.sources
@@ -128,8 +147,13 @@ impl Context {
     pub fn confirm(&self, question: &str) -> bool {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "{question}");
-        if self.config.yes {
-            let _ = writeln!(out, "yes (--yes)");
+        if self.config.yes || self.config.dry_run {
+            let why = if self.config.yes {
+                "--yes"
+            } else {
+                "--dry-run"
+            };
+            let _ = writeln!(out, "yes ({why})");
             return true;
         }
         let _ = out.flush();
@@ -140,7 +164,13 @@ impl Context {
                 println!();
                 false
             }
-            Ok(_) => matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y"),
+            Ok(_) => {
+                // A terminal echoed the answer; piped input did not: show it, for the log.
+                if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    println!("{}", answer.trim_end());
+                }
+                matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y")
+            }
         }
     }
 }

@@ -9,7 +9,9 @@ mod pools;
 mod resolver;
 mod ui;
 pub mod values;
+mod vgpu;
 mod vms;
+mod xe;
 
 pub use api::ApiFunction;
 pub use context::{Context, HostConfig, Limits};
@@ -23,17 +25,37 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, Scope, AST};
 use std::rc::Rc;
 use values::VmList;
 
-/// An error raised by a host function, carried through Rhai to the exit status.
+/// An error raised by a host function, carried through Rhai to the exit status. `kind` lets a
+/// script tell errors apart in `catch` (`e.kind == "shutdown_refused"`).
 #[derive(Debug, Clone)]
-pub struct HostError(pub Failure);
+pub struct HostError(pub Failure, pub &'static str);
 
 impl HostError {
-    /// Wraps `failure` as a Rhai run-time error.
+    /// Wraps `failure` as a Rhai run-time error of kind `error`.
     pub fn boxed(failure: Failure) -> Box<EvalAltResult> {
+        Self::boxed_kind(failure, "error")
+    }
+
+    /// Wraps `failure` as a Rhai run-time error of the given kind.
+    pub fn boxed_kind(failure: Failure, kind: &'static str) -> Box<EvalAltResult> {
         Box::new(EvalAltResult::ErrorRuntime(
-            Dynamic::from(HostError(failure)),
+            Dynamic::from(HostError(failure, kind)),
             Position::NONE,
         ))
+    }
+
+    /// An `xe` failure (exit status 1), with a kind scripts can test: `xe_missing`,
+    /// `no_such_vm`, `shutdown_refused`, `timeout` or `xe_failed`.
+    pub fn xe(e: crate::xe::XeError) -> Box<EvalAltResult> {
+        use crate::xe::XeError;
+        let kind = match &e {
+            XeError::NotFound { .. } => "xe_missing",
+            XeError::Timeout { .. } => "timeout",
+            _ if e.is_no_such_vm() => "no_such_vm",
+            _ if e.is_clean_shutdown_refused() => "shutdown_refused",
+            _ => "xe_failed",
+        };
+        Self::boxed_kind(Failure::failed(e.to_string()), kind)
     }
 
     /// Invalid input (exit status 2).
@@ -105,6 +127,8 @@ impl Host {
         vms::register(&mut builder, &ctx);
         pools::register(&mut builder, &ctx);
         ui::register(&mut builder, &ctx);
+        xe::register(&mut builder, &ctx);
+        vgpu::register(&mut builder, &ctx);
         let api = builder.install(&mut engine);
         Host {
             engine,
@@ -183,6 +207,7 @@ impl Host {
         let mut scope = Scope::new();
         scope.push_constant("JSON", self.ctx.config.json);
         scope.push_constant("YES", self.ctx.config.yes);
+        scope.push_constant("DRY_RUN", self.ctx.config.dry_run);
         scope
     }
 
@@ -247,5 +272,6 @@ fn register_types(engine: &mut Engine) {
         .register_type_with_name::<HostError>("HostError")
         .register_get("message", |e: &mut HostError| e.0.message.clone())
         .register_get("status", |e: &mut HostError| e.0.status.code() as rhai::INT)
+        .register_get("kind", |e: &mut HostError| e.1.to_string())
         .register_fn("to_string", |e: &mut HostError| e.0.message.clone());
 }

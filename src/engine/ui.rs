@@ -15,18 +15,42 @@ fn template_of(text: &str) -> Result<Template, Box<EvalAltResult>> {
     Template::parse(text).map_err(|e| HostError::failed(e.to_string()))
 }
 
+/// A row's fields, then the fields `extra` holds for the row's uuid (or under `"*"`).
+struct Joined<'a> {
+    row: &'a dyn Fields,
+    extra: Option<&'a Map>,
+}
+
+impl Fields for Joined<'_> {
+    fn field(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        if let Some(v) = self.row.field(name) {
+            return Some(v);
+        }
+        let extra = self.extra?;
+        let uuid = self
+            .row
+            .field("vm_uuid")
+            .or_else(|| self.row.field("uuid"))?;
+        let entry = extra.get(uuid.as_ref()).or_else(|| extra.get("*"))?;
+        let map = entry.read_lock::<Map>()?;
+        map.field(name)
+            .map(|v| std::borrow::Cow::Owned(v.into_owned()))
+    }
+}
+
 /// Renders each row of `rows` (a `VmList` or an array of maps) with `template`, calling `emit`
-/// with each rendered text.
+/// with each rendered text. Fields missing from a row are looked up in `extra` by the row's uuid.
 fn each_rendered(
     rows: &Dynamic,
     template: &Template,
+    extra: Option<&Map>,
     mut emit: impl FnMut(&str) -> Result<(), Box<EvalAltResult>>,
 ) -> Result<(), Box<EvalAltResult>> {
     let mut buf = String::new();
     if let Some(list) = rows.read_lock::<VmList>() {
         return list.for_each(|vm| {
             buf.clear();
-            template.render_into(&vm, &mut buf);
+            template.render_into(&Joined { row: &vm, extra }, &mut buf);
             emit(&buf)
         });
     }
@@ -39,7 +63,7 @@ fn each_rendered(
                 ))
             })?;
             buf.clear();
-            template.render_into(&*map as &dyn Fields, &mut buf);
+            template.render_into(&Joined { row: &*map, extra }, &mut buf);
             emit(&buf)?;
         }
         return Ok(());
@@ -48,6 +72,28 @@ fn each_rendered(
         "expected a VM list or an array of maps, found {}",
         rows.type_name()
     )))
+}
+
+fn print_rows(
+    rows: &Dynamic,
+    template: &str,
+    separator: &str,
+    extra: Option<&Map>,
+) -> Result<INT, Box<EvalAltResult>> {
+    let template = template_of(template)?;
+    let mut out = output::Stdout::new();
+    let mut count: INT = 0;
+    each_rendered(rows, &template, extra, |text| {
+        if count > 0 {
+            out.write(separator);
+        }
+        out.write(text);
+        out.write("\n");
+        count += 1;
+        Ok(())
+    })?;
+    out.flush();
+    Ok(count)
 }
 
 /// Registers `ui::` and the global helpers.
@@ -72,7 +118,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
         let mut cells: Vec<Vec<String>> = vec![columns.iter().map(|c| c.to_uppercase()).collect()];
         let template = template_of(&columns.iter().map(|c| format!("{{{c}}}")).collect::<Vec<_>>().join("\u{1f}"))?;
-        each_rendered(&rows, &template, |line| {
+        each_rendered(&rows, &template, None, |line| {
             cells.push(line.split('\u{1f}').map(str::to_string).collect());
             Ok(())
         })?;
@@ -89,20 +135,13 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// `ui::format`), `separator` between rows. Runs in the host, streaming a VM list, so
     /// 100,000 VMs print quickly in little memory. Returns the number of rows printed.
     fn print_each(_ctx, rows: Dynamic, template: &str, separator: &str) -> Rr<INT> {
-        let template = template_of(template)?;
-        let mut out = output::Stdout::new();
-        let mut count: INT = 0;
-        each_rendered(&rows, &template, |text| {
-            if count > 0 {
-                out.write(separator);
-            }
-            out.write(text);
-            out.write("\n");
-            count += 1;
-            Ok(())
-        })?;
-        out.flush();
-        Ok(count)
+        print_rows(&rows, template, separator, None)
+    });
+    host_fn!(api, ctx, "ui",
+    /// Like `ui::print_each`, and fields a row lacks are taken from `extra[uuid]` (or
+    /// `extra["*"]`), e.g. the power and sync states from `vgpu::sync_states`.
+    fn print_each(_ctx, rows: Dynamic, template: &str, separator: &str, extra: Map) -> Rr<INT> {
+        print_rows(&rows, template, separator, Some(&extra))
     });
     host_fn!(api, ctx, "ui",
     /// Prints `message` on standard error (for warnings that must not mix with output).

@@ -57,6 +57,52 @@ fn filter_of(map: &Map) -> Result<VmFilter, Box<EvalAltResult>> {
     })
 }
 
+fn new_vm_of(vm: &Map) -> Result<NewVm, Box<EvalAltResult>> {
+    check_keys(
+        vm,
+        &[
+            "uuid", "vm_uuid", "name", "vm_name", "pool", "pool_id", "priority", "vm_id",
+        ],
+        "VM",
+    )?;
+    let uuid = field(vm, &["uuid", "vm_uuid"], VmUuid::parse)?
+        .ok_or_else(|| HostError::usage("the VM map needs a uuid"))?;
+    Ok(NewVm {
+        uuid,
+        name: field(vm, &["name", "vm_name"], VmName::parse)?,
+        pool: field(vm, &["pool", "pool_id"], Pool::parse)?.unwrap_or(Pool::A),
+        priority: field(vm, &["priority"], Priority::parse)?.unwrap_or(Priority::Medium),
+        vm_id: vm_id_field(vm)?,
+    })
+}
+
+fn changes_of(changes: &Map) -> Result<VmChanges, Box<EvalAltResult>> {
+    check_keys(
+        changes,
+        &["name", "vm_name", "pool", "pool_id", "priority", "vm_id"],
+        "change",
+    )?;
+    Ok(VmChanges {
+        name: field(changes, &["name", "vm_name"], VmName::parse)?,
+        pool: field(changes, &["pool", "pool_id"], Pool::parse)?,
+        priority: field(changes, &["priority"], Priority::parse)?,
+        vm_id: vm_id_field(changes)?,
+    })
+}
+
+/// One line describing a row, for dry-run output.
+fn describe(row: &crate::store::VmRecord) -> String {
+    format!(
+        "vm_uuid={}, vm_id={}, vm_name={}, pool_id={}, priority={} ({})",
+        row.vm_uuid,
+        row.vm_id,
+        row.vm_name.as_deref().unwrap_or("NULL"),
+        row.pool_id,
+        row.priority_level,
+        row.priority_word()
+    )
+}
+
 fn uuid_of(uuid: &str) -> Result<VmUuid, Box<EvalAltResult>> {
     VmUuid::parse(uuid).map_err(HostError::model)
 }
@@ -99,42 +145,67 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// Registers a VM: `#{uuid, name, pool, priority, vm_id}`; only `uuid` is required.
     /// Defaults: pool A, priority medium, and the next free vm_id, taken atomically so that
     /// concurrent processes never get the same one. Fails (exit status 2) when the uuid is
-    /// registered already or the vm_id is taken. Returns the new VM's map.
+    /// registered already or the vm_id is taken. Returns the new VM's map. Under `--dry-run`
+    /// it prints the row it would insert and returns it.
     fn register(ctx, vm: Map) -> Rr<Map> {
-        check_keys(&vm, &["uuid", "vm_uuid", "name", "vm_name", "pool", "pool_id", "priority", "vm_id"], "VM")?;
-        let uuid = field(&vm, &["uuid", "vm_uuid"], VmUuid::parse)?
-            .ok_or_else(|| HostError::usage("vms::register needs a uuid"))?;
-        let new = NewVm {
-            uuid,
-            name: field(&vm, &["name", "vm_name"], VmName::parse)?,
-            pool: field(&vm, &["pool", "pool_id"], Pool::parse)?.unwrap_or(Pool::A),
-            priority: field(&vm, &["priority"], Priority::parse)?.unwrap_or(Priority::Medium),
-            vm_id: vm_id_field(&vm)?,
-        };
-        let row = ctx.store_for_script()?.register(&new).map_err(HostError::store)?;
+        let new = new_vm_of(&vm)?;
+        let store = ctx.store_for_script()?;
+        if ctx.config.dry_run {
+            let row = store.preview_register(&new).map_err(HostError::store)?;
+            ctx.dry_run_note(&format!("insert into vms: {}", describe(&row)));
+            return Ok(vm_map(&row));
+        }
+        let row = store.register(&new).map_err(HostError::store)?;
+        Ok(vm_map(&row))
+    });
+    host_fn!(api, ctx, "vms",
+    /// Checks a registration like `vms::register` does and returns the VM map it would
+    /// store (the vm_id it would take, empty timestamps), changing nothing.
+    fn preview_register(ctx, vm: Map) -> Rr<Map> {
+        let new = new_vm_of(&vm)?;
+        let row = ctx.store_for_script()?.preview_register(&new).map_err(HostError::store)?;
         Ok(vm_map(&row))
     });
     host_fn!(api, ctx, "vms",
     /// Changes a registered VM: `changes` may hold `name`, `pool`, `priority` and `vm_id`;
     /// the others keep their values. Everything is checked first (a vm_id held by another VM
-    /// is refused). Returns the VM's map after the change.
+    /// is refused, exit status 2). Returns the VM's map after the change. Under `--dry-run`
+    /// it prints the change and returns the map it would leave.
     fn update(ctx, uuid: &str, changes: Map) -> Rr<Map> {
-        check_keys(&changes, &["name", "vm_name", "pool", "pool_id", "priority", "vm_id"], "change")?;
         let uuid = uuid_of(uuid)?;
-        let changes = VmChanges {
-            name: field(&changes, &["name", "vm_name"], VmName::parse)?,
-            pool: field(&changes, &["pool", "pool_id"], Pool::parse)?,
-            priority: field(&changes, &["priority"], Priority::parse)?,
-            vm_id: vm_id_field(&changes)?,
-        };
-        let (_, after) = ctx.store_for_script()?.update(uuid.as_str(), &changes).map_err(HostError::store)?;
+        let changes = changes_of(&changes)?;
+        let store = ctx.store_for_script()?;
+        if ctx.config.dry_run {
+            let row = store.preview_update(uuid.as_str(), &changes).map_err(HostError::store)?;
+            ctx.dry_run_note(&format!("update vms: {}", describe(&row)));
+            return Ok(vm_map(&row));
+        }
+        let (_, after) = store.update(uuid.as_str(), &changes).map_err(HostError::store)?;
         Ok(vm_map(&after))
     });
     host_fn!(api, ctx, "vms",
+    /// Checks a change like `vms::update` does and returns the VM map it would leave,
+    /// changing nothing. Use it to validate before stopping a VM.
+    fn preview_update(ctx, uuid: &str, changes: Map) -> Rr<Map> {
+        let uuid = uuid_of(uuid)?;
+        let changes = changes_of(&changes)?;
+        let row = ctx.store_for_script()?.preview_update(uuid.as_str(), &changes).map_err(HostError::store)?;
+        Ok(vm_map(&row))
+    });
+    host_fn!(api, ctx, "vms",
     /// Deletes a VM's registration and returns the map it had. Not registered: error (exit 3).
+    /// Under `--dry-run` it prints the row it would delete.
     fn remove(ctx, uuid: &str) -> Rr<Map> {
         let uuid = uuid_of(uuid)?;
-        let row = ctx.store_for_script()?.remove(uuid.as_str()).map_err(HostError::store)?;
+        let store = ctx.store_for_script()?;
+        let row = store.vm(uuid.as_str()).map_err(HostError::store)?.ok_or_else(|| {
+            HostError::store(crate::store::StoreError::NotRegistered(uuid.to_string()))
+        })?;
+        if ctx.config.dry_run {
+            ctx.dry_run_note(&format!("delete from vms: {}", describe(&row)));
+            return Ok(vm_map(&row));
+        }
+        let row = store.remove(uuid.as_str()).map_err(HostError::store)?;
         Ok(vm_map(&row))
     });
     host_fn!(api, ctx, "vms",
@@ -156,6 +227,10 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
             "transaction take a fraction of a second.",
         ],
         move |call: NativeCallContext, work: FnPtr| -> Result<Dynamic, Box<EvalAltResult>> {
+            if c.config.dry_run {
+                // Nothing is written in a dry run: no transaction to hold.
+                return work.call_within_context::<Dynamic>(&call, ());
+            }
             let store = c.store_for_script()?;
             store.batch(|| work.call_within_context::<Dynamic>(&call, ()))
         },

@@ -14,7 +14,17 @@
 use crate::model::{ModelError, Pool, Priority, VmId, VmName, VmUuid};
 
 /// Option names the host keeps for itself.
-pub const RESERVED: &[&str] = &["db", "scripts", "json", "yes", "help", "version"];
+pub const RESERVED: &[&str] = &[
+    "db",
+    "scripts",
+    "json",
+    "yes",
+    "help",
+    "version",
+    "xe",
+    "xe-timeout",
+    "dry-run",
+];
 
 /// What kind of value an option takes; the host validates it before the script runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

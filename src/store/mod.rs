@@ -382,6 +382,51 @@ impl Store {
         next_free_vm_id(&self.conn).map_err(|e| self.classify(e))?
     }
 
+    /// What [`Store::register`] would store, checked the same way (uuid not registered, vm-id
+    /// free), without writing anything. The timestamps are empty.
+    pub fn preview_register(&self, vm: &NewVm) -> Result<VmRecord, StoreError> {
+        if self.vm(vm.uuid.as_str())?.is_some() {
+            return Err(StoreError::AlreadyRegistered(vm.uuid.to_string()));
+        }
+        let vm_id = match vm.vm_id {
+            Some(id) => {
+                self.check_vm_id_free(id.get(), vm.uuid.as_str())?;
+                id.get()
+            }
+            None => self.next_vm_id()?,
+        };
+        Ok(VmRecord {
+            vm_id,
+            vm_uuid: vm.uuid.to_string(),
+            vm_name: vm.name.as_ref().map(|n| n.to_string()),
+            pool_id: vm.pool.to_string(),
+            priority_level: vm.priority.level(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        })
+    }
+
+    /// What [`Store::update`] would leave, checked the same way, without writing anything.
+    pub fn preview_update(&self, uuid: &str, changes: &VmChanges) -> Result<VmRecord, StoreError> {
+        let mut row = self
+            .vm(uuid)?
+            .ok_or_else(|| StoreError::NotRegistered(uuid.to_string()))?;
+        if let Some(id) = changes.vm_id {
+            self.check_vm_id_free(id.get(), uuid)?;
+            row.vm_id = id.get();
+        }
+        if let Some(name) = &changes.name {
+            row.vm_name = Some(name.to_string());
+        }
+        if let Some(pool) = changes.pool {
+            row.pool_id = pool.to_string();
+        }
+        if let Some(priority) = changes.priority {
+            row.priority_level = priority.level();
+        }
+        Ok(row)
+    }
+
     /// Registers a VM in one `BEGIN IMMEDIATE` transaction; a missing vm-id takes the next free
     /// one inside the same transaction, so concurrent processes never get the same id.
     pub fn register(&self, vm: &NewVm) -> Result<VmRecord, StoreError> {

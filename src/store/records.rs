@@ -73,6 +73,15 @@ impl VmRecord {
             .filter(|p| p.as_str() == self.pool_id)
     }
 
+    /// The vGPU configuration this row describes, when the row is valid.
+    pub fn config(&self) -> Option<crate::model::VmConfig> {
+        Some(crate::model::VmConfig {
+            pool: self.pool()?,
+            priority: self.priority()?,
+            vm_id: crate::model::VmId::new(self.vm_id)?,
+        })
+    }
+
     /// What is wrong with this row, if anything (rows the earlier tool let in).
     pub fn problem(&self) -> Option<String> {
         let mut problems = Vec::new();

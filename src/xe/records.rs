@@ -1,0 +1,175 @@
+//! Parsing `xe` record output: `key ( RO): value` lines, padded, one blank-line-separated record
+//! per object, maps printed as `k1: v1; k2: v2`.
+
+use std::collections::BTreeMap;
+
+/// One record: field name → raw value, in the order printed.
+pub type Record = Vec<(String, String)>;
+
+/// The access markers `xe` prints after a field name.
+const MARKERS: [&str; 6] = ["( RO)", "( RW)", "(MRW)", "(MRO)", "(SRW)", "(SRO)"];
+
+/// Splits a line into (field name, value) when it is a field line.
+fn field_line(line: &str) -> Option<(String, String)> {
+    for marker in MARKERS {
+        if let Some(at) = line.find(marker) {
+            let name = line[..at].trim();
+            let rest = &line[at + marker.len()..];
+            let colon = rest.find(':')?;
+            if !rest[..colon].trim().is_empty() || name.is_empty() || name.contains(' ') {
+                continue;
+            }
+            let value = rest[colon + 1..]
+                .strip_prefix(' ')
+                .unwrap_or(&rest[colon + 1..]);
+            return Some((name.to_string(), value.to_string()));
+        }
+    }
+    None
+}
+
+/// Parses record output into records. A line that is not a field line continues the value of
+/// the field before it (a value that held a newline).
+pub fn parse_records(text: &str) -> Vec<Record> {
+    let mut records = Vec::new();
+    let mut current: Record = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if !current.is_empty() {
+                records.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        match field_line(line) {
+            Some(field) => current.push(field),
+            None => {
+                if let Some(last) = current.last_mut() {
+                    last.1.push('\n');
+                    last.1.push_str(line);
+                }
+            }
+        }
+    }
+    if !current.is_empty() {
+        records.push(current);
+    }
+    records
+}
+
+/// Parses a map value `k1: v1; k2: v2`. A `; ` splits entries only where a `key: ` follows, so
+/// values holding `; ` survive when the next part does not look like a key.
+pub fn parse_map(text: &str) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    if text.trim().is_empty() {
+        return map;
+    }
+    let mut entries: Vec<String> = Vec::new();
+    for part in text.split("; ") {
+        if looks_like_entry(part) || entries.is_empty() {
+            entries.push(part.to_string());
+        } else if let Some(last) = entries.last_mut() {
+            last.push_str("; ");
+            last.push_str(part);
+        }
+    }
+    for entry in entries {
+        match entry.split_once(": ") {
+            Some((k, v)) => map.insert(k.to_string(), v.to_string()),
+            None => map.insert(entry.trim_end_matches(':').to_string(), String::new()),
+        };
+    }
+    map
+}
+
+fn looks_like_entry(part: &str) -> bool {
+    let key = match part.split_once(':') {
+        Some((k, _)) => k,
+        None => return false,
+    };
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Parses `--minimal` output: values joined by `,` with `\,` and `\\` escapes.
+pub fn parse_minimal(text: &str) -> Vec<String> {
+    let line = text.trim_end_matches('\n');
+    if line.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            ',' => out.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    out.push(current);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = "uuid ( RO)           : 7d5a8c3e-92f1-4b6a-b0c2-d3e4f5a6b7c8
+     name-label ( RW): win10
+    power-state ( RO): halted
+       platform (MRW): device-model-args: -device vgpu-stub,pool_id=A,priority=high,vm_id=7; timeoffset: 0; device-model: qemu-upstream-compat
+
+
+uuid ( RO)           : 11111111-2222-3333-4444-555555555555
+     name-label ( RW): web: prod (RO) ; x
+    power-state ( RO): running
+       platform (MRW): 
+
+
+";
+
+    #[test]
+    fn parses_padded_records_with_maps() {
+        let records = parse_records(TWO);
+        assert_eq!(records.len(), 2);
+        assert_eq!(
+            records[0][0],
+            ("uuid".into(), "7d5a8c3e-92f1-4b6a-b0c2-d3e4f5a6b7c8".into())
+        );
+        assert_eq!(
+            records[1][1],
+            ("name-label".into(), "web: prod (RO) ; x".into())
+        );
+        let platform = parse_map(&records[0][3].1);
+        assert_eq!(
+            platform.get("device-model-args").map(String::as_str),
+            Some("-device vgpu-stub,pool_id=A,priority=high,vm_id=7")
+        );
+        assert_eq!(platform.get("timeoffset").map(String::as_str), Some("0"));
+        assert!(parse_map(&records[1][3].1).is_empty());
+    }
+
+    #[test]
+    fn map_values_with_semicolons_stay_whole() {
+        let map = parse_map("device-model-args: -device a; -device b,x=1; timeoffset: 0");
+        assert_eq!(map["device-model-args"], "-device a; -device b,x=1");
+        assert_eq!(map["timeoffset"], "0");
+    }
+
+    #[test]
+    fn no_records_is_empty() {
+        assert!(parse_records("").is_empty());
+    }
+
+    #[test]
+    fn minimal_output_unescapes_commas() {
+        assert_eq!(parse_minimal("a\\,b,c\\\\d\n"), vec!["a,b", "c\\d"]);
+        assert!(parse_minimal("\n").is_empty());
+    }
+}

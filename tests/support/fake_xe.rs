@@ -1,0 +1,401 @@
+//! A fake `xe` for tests: speaks the real CLI syntax, output layout, error texts and exit codes
+//! (see shared/XCP-NG.md), over VMs kept in a JSON state file.
+//!
+//! Environment:
+//! - `FAKE_XE_STATE`: the state file (required). `{"vms": [...], "faults": [...]}`; each VM:
+//!   `{"uuid", "name_label", "power_state", "platform": [[key, value], ...],
+//!     "is_control_domain": false, "pv_drivers": true, "ignores_shutdown": false,
+//!     "boots": [device-model-args or null, ...]}`; each fault:
+//!   `{"command": "vm-param-set", "uuid": "..." (optional), "stderr": "Error: ...", "once": true}`.
+//! - `FAKE_XE_LOG`: a file that gets one JSON array (the argv) per call.
+//! - `FAKE_XE_DELAY_MS`: sleep this long in every call (for benchmarks).
+//!
+//! Every call holds an exclusive lock on the state file, so concurrent callers are serialised.
+
+use serde_json::{json, Value};
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::process::ExitCode;
+
+/// What a call prints and its exit status.
+struct Reply {
+    stdout: String,
+    stderr: String,
+    code: u8,
+}
+
+fn ok(stdout: impl Into<String>) -> Reply {
+    Reply {
+        stdout: stdout.into(),
+        stderr: String::new(),
+        code: 0,
+    }
+}
+
+fn err(stderr: impl Into<String>) -> Reply {
+    Reply {
+        stdout: String::new(),
+        stderr: stderr.into(),
+        code: 1,
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Ok(log) = std::env::var("FAKE_XE_LOG") {
+        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(f, "{}", json!(args));
+        }
+    }
+    if let Some(ms) = std::env::var("FAKE_XE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    let Ok(path) = std::env::var("FAKE_XE_STATE") else {
+        eprintln!("fake xe: FAKE_XE_STATE is not set");
+        return ExitCode::from(2);
+    };
+    let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("fake xe: cannot open {path}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = file.lock() {
+        eprintln!("fake xe: cannot lock {path}: {e}");
+        return ExitCode::from(2);
+    }
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    let mut state: Value = serde_json::from_str(&text).unwrap_or_else(|_| json!({"vms": []}));
+    let reply = dispatch(&mut state, &args);
+    let _ = file.seek(SeekFrom::Start(0));
+    let _ = file.set_len(0);
+    let _ = file.write_all(
+        serde_json::to_string_pretty(&state)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    let _ = file.unlock();
+    print!("{}", reply.stdout);
+    eprint!("{}", reply.stderr);
+    ExitCode::from(reply.code)
+}
+
+/// Splits `key=value` at the first `=`; `--name` means `name=true`.
+fn parse_args(args: &[String]) -> (Vec<(String, String)>, bool) {
+    let mut params = Vec::new();
+    let mut minimal = false;
+    for a in args {
+        if a == "--minimal" {
+            minimal = true;
+        } else if let Some(flag) = a.strip_prefix("--") {
+            params.push((flag.to_string(), "true".to_string()));
+        } else if let Some((k, v)) = a.split_once('=') {
+            params.push((k.to_string(), v.to_string()));
+        } else {
+            params.push((a.clone(), String::new()));
+        }
+    }
+    (params, minimal)
+}
+
+fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn dispatch(state: &mut Value, args: &[String]) -> Reply {
+    let Some(command) = args.first() else {
+        return err("Usage: xe <command> [args]\n");
+    };
+    let (params, minimal) = parse_args(&args[1..]);
+    if let Some(reply) = injected_fault(state, command, param(&params, "uuid")) {
+        return reply;
+    }
+    match command.as_str() {
+        "vm-list" => vm_list(state, &params, minimal),
+        "vm-param-get" => vm_param_get(state, &params),
+        "vm-param-set" => vm_param_set(state, &params),
+        "vm-param-remove" => vm_param_remove(state, &params),
+        "vm-start" => vm_start(state, &params),
+        "vm-shutdown" => vm_shutdown(state, &params),
+        other => err(format!(
+            "Unknown command: {other}\nFor usage run: 'xe help'\n"
+        )),
+    }
+}
+
+fn injected_fault(state: &mut Value, command: &str, uuid: Option<&str>) -> Option<Reply> {
+    let faults = state.get_mut("faults")?.as_array_mut()?;
+    let index = faults.iter().position(|f| {
+        f["command"] == command
+            && (f.get("uuid").is_none_or(Value::is_null) || f["uuid"].as_str() == uuid)
+    })?;
+    let fault = faults[index].clone();
+    if fault["once"].as_bool().unwrap_or(false) {
+        faults.remove(index);
+    }
+    let text = fault["stderr"]
+        .as_str()
+        .unwrap_or("Error: injected failure");
+    Some(err(format!("{text}\n")))
+}
+
+fn vms(state: &mut Value) -> &mut Vec<Value> {
+    if !state["vms"].is_array() {
+        state["vms"] = json!([]);
+    }
+    state["vms"].as_array_mut().expect("vms array")
+}
+
+/// The record's fields in record order: (name, access marker, value).
+fn fields(vm: &Value) -> Vec<(&'static str, &'static str, String)> {
+    let s = |k: &str| vm[k].as_str().unwrap_or_default().to_string();
+    vec![
+        ("uuid", " RO", s("uuid")),
+        ("name-label", " RW", s("name_label")),
+        ("name-description", " RW", s("name_description")),
+        ("is-a-template", " RW", "false".to_string()),
+        (
+            "is-control-domain",
+            " RO",
+            vm["is_control_domain"]
+                .as_bool()
+                .unwrap_or(false)
+                .to_string(),
+        ),
+        ("power-state", " RO", s("power_state")),
+        ("platform", "MRW", map_text(&vm["platform"])),
+    ]
+}
+
+fn map_text(map: &Value) -> String {
+    map.as_array()
+        .map(|pairs| {
+            pairs
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}: {}",
+                        p[0].as_str().unwrap_or(""),
+                        p[1].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
+}
+
+fn map_get(vm: &Value, key: &str) -> Option<String> {
+    vm["platform"]
+        .as_array()?
+        .iter()
+        .find(|p| p[0] == key)
+        .and_then(|p| p[1].as_str().map(str::to_string))
+}
+
+fn matches_filter(vm: &Value, key: &str, value: &str) -> Result<bool, String> {
+    if let Some(map_key) = key.strip_prefix("platform:") {
+        return Ok(map_get(vm, map_key).as_deref() == Some(value));
+    }
+    match fields(vm).iter().find(|(name, _, _)| *name == key) {
+        Some((_, _, v)) => Ok(v == value),
+        None => Err(format!("Error: Unknown field '{key}'\n")),
+    }
+}
+
+fn vm_list(state: &mut Value, params: &[(String, String)], minimal: bool) -> Reply {
+    let wanted: Vec<String> = match param(params, "params") {
+        None => vec!["uuid".into(), "name-label".into(), "power-state".into()],
+        Some("all") => fields(&json!({})).iter().map(|f| f.0.to_string()).collect(),
+        Some(list) => list.split(',').map(str::to_string).collect(),
+    };
+    let mut out = String::new();
+    let mut firsts = Vec::new();
+    for vm in vms(state).iter() {
+        let mut keep = true;
+        for (k, v) in params.iter().filter(|(k, _)| k != "params") {
+            match matches_filter(vm, k, v) {
+                Ok(m) => keep &= m,
+                Err(e) => return err(e),
+            }
+        }
+        if !keep {
+            continue;
+        }
+        let record: Vec<_> = fields(vm)
+            .into_iter()
+            .filter(|f| wanted.iter().any(|w| w == f.0))
+            .collect();
+        if record.is_empty() {
+            continue;
+        }
+        if minimal {
+            firsts.push(record[0].2.replace('\\', "\\\\").replace(',', "\\,"));
+            continue;
+        }
+        let keys: Vec<String> = record
+            .iter()
+            .map(|(n, m, _)| format!("{n} ({m})"))
+            .collect();
+        let width = 4 + keys.iter().map(|k| k.chars().count()).max().unwrap_or(0);
+        for (i, ((_, _, value), key)) in record.iter().zip(&keys).enumerate() {
+            if i == 0 {
+                out.push_str(&format!("{key:<width$}: {value}\n"));
+            } else {
+                out.push_str(&format!("{key:>width$}: {value}\n"));
+            }
+        }
+        out.push_str("\n\n");
+    }
+    if minimal {
+        return ok(format!("{}\n", firsts.join(",")));
+    }
+    ok(out)
+}
+
+fn invalid_uuid(uuid: &str) -> Reply {
+    err(format!(
+        "The uuid you supplied was invalid.\ntype: VM\nuuid: {uuid}\n"
+    ))
+}
+
+fn find<'a>(state: &'a mut Value, uuid: &str) -> Option<&'a mut Value> {
+    vms(state).iter_mut().find(|vm| vm["uuid"] == uuid)
+}
+
+fn vm_param_get(state: &mut Value, params: &[(String, String)]) -> Reply {
+    let Some(uuid) = param(params, "uuid") else {
+        return err("Required parameter not found: uuid\n");
+    };
+    let Some(name) = param(params, "param-name") else {
+        return err("Required parameter not found: param-name\n");
+    };
+    let Some(vm) = find(state, uuid) else {
+        return invalid_uuid(uuid);
+    };
+    match (name, param(params, "param-key")) {
+        ("platform", Some(key)) => match map_get(vm, key) {
+            Some(v) => ok(format!("{v}\n")),
+            None => err(format!("Error: Key {key} not found in map\n")),
+        },
+        (name, _) => match fields(vm).into_iter().find(|f| f.0 == name) {
+            Some((_, _, v)) => ok(format!("{v}\n")),
+            None => err(format!("Error: Unknown field '{name}'\n")),
+        },
+    }
+}
+
+fn vm_param_set(state: &mut Value, params: &[(String, String)]) -> Reply {
+    let Some(uuid) = param(params, "uuid") else {
+        return err("Required parameter not found: uuid\n");
+    };
+    let Some(vm) = find(state, uuid) else {
+        return invalid_uuid(uuid);
+    };
+    for (k, v) in params.iter().filter(|(k, _)| k != "uuid") {
+        if let Some(key) = k.strip_prefix("platform:") {
+            if !vm["platform"].is_array() {
+                vm["platform"] = json!([]);
+            }
+            let map = vm["platform"].as_array_mut().expect("platform");
+            map.retain(|p| p[0] != key);
+            map.insert(0, json!([key, v])); // a key just set comes first
+        } else if k == "name-label" {
+            vm["name_label"] = json!(v);
+        } else {
+            return err(format!("Error: Unknown field '{k}'\n"));
+        }
+    }
+    ok("")
+}
+
+fn vm_param_remove(state: &mut Value, params: &[(String, String)]) -> Reply {
+    let Some(uuid) = param(params, "uuid") else {
+        return err("Required parameter not found: uuid\n");
+    };
+    let key = param(params, "param-key").unwrap_or_default().to_string();
+    let Some(vm) = find(state, uuid) else {
+        return invalid_uuid(uuid);
+    };
+    let Some(map) = vm["platform"].as_array_mut() else {
+        return err(format!("Error: Key {key} is not in map\n"));
+    };
+    let before = map.len();
+    map.retain(|p| p[0] != key.as_str());
+    if map.len() == before {
+        return err(format!("Error: Key {key} is not in map\n"));
+    }
+    ok("")
+}
+
+fn power_state_error(vm: &Value, expected: &str) -> Reply {
+    err(format!(
+        "You attempted an operation on a VM that was not in an appropriate power state at the time; \
+         for example, you attempted to start a VM that was already running. The parameters returned \
+         are the VM's handle, and the expected and actual VM state at the time of the call.\n\
+         vm: {} ({})\nexpected: {expected}\nactual: {}\n",
+        vm["uuid"].as_str().unwrap_or_default(),
+        vm["name_label"].as_str().unwrap_or_default(),
+        vm["power_state"].as_str().unwrap_or_default()
+    ))
+}
+
+fn selected<'a>(state: &'a mut Value, params: &[(String, String)]) -> Result<&'a mut Value, Reply> {
+    let uuid = param(params, "uuid").unwrap_or_default().to_string();
+    find(state, &uuid).ok_or_else(|| err("Error: No matching VMs found\n"))
+}
+
+fn vm_start(state: &mut Value, params: &[(String, String)]) -> Reply {
+    let vm = match selected(state, params) {
+        Ok(vm) => vm,
+        Err(reply) => return reply,
+    };
+    if vm["power_state"] != "halted" {
+        return power_state_error(vm, "halted");
+    }
+    let args = map_get(vm, "device-model-args");
+    vm["power_state"] = json!("running");
+    if !vm["boots"].is_array() {
+        vm["boots"] = json!([]);
+    }
+    vm["boots"].as_array_mut().expect("boots").push(json!(args));
+    ok("")
+}
+
+fn vm_shutdown(state: &mut Value, params: &[(String, String)]) -> Reply {
+    let force = param(params, "force") == Some("true");
+    let vm = match selected(state, params) {
+        Ok(vm) => vm,
+        Err(reply) => return reply,
+    };
+    let state_now = vm["power_state"].as_str().unwrap_or_default().to_string();
+    if force {
+        if !["paused", "suspended", "running"].contains(&state_now.as_str()) {
+            return power_state_error(vm, "paused, suspended, running");
+        }
+    } else {
+        if state_now != "running" {
+            return power_state_error(vm, "running");
+        }
+        if !vm["pv_drivers"].as_bool().unwrap_or(true) {
+            return err(format!(
+                "You attempted an operation on a VM which lacks the feature.\nvm: {} ({})\n",
+                vm["uuid"].as_str().unwrap_or_default(),
+                vm["name_label"].as_str().unwrap_or_default()
+            ));
+        }
+        if vm["ignores_shutdown"].as_bool().unwrap_or(false) {
+            return err("VM didn't acknowledge the need to shutdown.\n");
+        }
+    }
+    vm["power_state"] = json!("halted");
+    ok("")
+}
