@@ -172,8 +172,10 @@ fn status_shows_pools_counts_per_priority_and_members() {
          \x20   - web01 (ID: 1, Priority: high)\n    - db, \"main\" $(x) (ID: 3, Priority: medium)\n\n\
          Pool B: Pool B\n  Description: GPU-heavy VMs\n  Status: Disabled\n  VMs: 1\n  Created: {TS}\n  Updated: {TS}\n\
          \x20 By priority: high 0, medium 0, low 1\n  VMs (1):\n    - {} (ID: 2, Priority: low)\n\n\
-         Total: 3 registered VMs\n",
-        uuid(2)
+         Total: 3 registered VMs\n\
+         Host: not available (the xe command was not found ({}); is this an XCP-ng host? (set --xe or VGPU_XE))\n",
+        uuid(2),
+        env.dir.path().join("no-xe-here").display()
     ));
     let json = env.run(&["status", "--json"]).code(0).json();
     assert_eq!(json["total_vms"], 3);

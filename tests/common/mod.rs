@@ -10,11 +10,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// A temporary place to run vgpu-admin: its database path and admin scripts directory.
+/// A temporary place to run vgpu-admin: its database path, admin scripts directory, and (once
+/// a host VM is added) a fake `xe` with its state file and call log.
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
     pub scripts: PathBuf,
+    pub xe_state: PathBuf,
+    pub xe_log: PathBuf,
+}
+
+/// A VM on the fake host.
+pub struct HostVm<'a> {
+    pub uuid: &'a str,
+    pub name: &'a str,
+    pub power: &'a str,
+    pub args: Option<&'a str>,
+}
+
+/// The fake xe binary built with the package.
+pub fn fake_xe() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("fake-xe")
 }
 
 /// A uuid for test VM number `n`.
@@ -29,7 +45,15 @@ impl Env {
         let db = dir.path().join("etc/vgpu/vgpu_config.db");
         let scripts = dir.path().join("scripts");
         std::fs::create_dir_all(&scripts).expect("scripts dir");
-        Env { dir, db, scripts }
+        let xe_state = dir.path().join("xe-state.json");
+        let xe_log = dir.path().join("xe-calls.log");
+        Env {
+            dir,
+            db,
+            scripts,
+            xe_state,
+            xe_log,
+        }
     }
 
     /// A command for the binary with this environment's database and scripts directory.
@@ -42,7 +66,15 @@ impl Env {
         cmd.args(args)
             .env("VGPU_DB", &self.db)
             .env("VGPU_SCRIPTS", &self.scripts)
-            .env_remove("VGPU_XE");
+            .env_remove("VGPU_XE_TIMEOUT");
+        if self.xe_state.exists() {
+            cmd.env("VGPU_XE", fake_xe())
+                .env("FAKE_XE_STATE", &self.xe_state)
+                .env("FAKE_XE_LOG", &self.xe_log);
+        } else {
+            // No host in this test: xe is simply not there.
+            cmd.env("VGPU_XE", self.dir.path().join("no-xe-here"));
+        }
         cmd
     }
 
@@ -54,6 +86,141 @@ impl Env {
     /// Runs the binary with `args`, feeding `input` on stdin.
     pub fn run_with_input<S: AsRef<OsStr>>(&self, args: &[S], input: &str) -> Outcome {
         Outcome::of(self.command(args), Some(input))
+    }
+
+    /// The fake host's state.
+    pub fn host(&self) -> serde_json::Value {
+        std::fs::read_to_string(&self.xe_state)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({"vms": [], "faults": []}))
+    }
+
+    fn save_host(&self, state: &serde_json::Value) {
+        std::fs::write(&self.xe_state, serde_json::to_string_pretty(state).unwrap())
+            .expect("state");
+    }
+
+    /// Adds a VM to the fake host (created on first use, with a control domain).
+    pub fn host_vm(&self, vm: HostVm<'_>) -> &Self {
+        let mut state = self.host();
+        if state["vms"].as_array().unwrap().is_empty() {
+            state["vms"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "uuid": "00000000-0000-0000-0000-00000000d0d0",
+                    "name_label": "Control domain on host: xcp-test",
+                    "power_state": "running", "is_control_domain": true, "platform": []
+                }));
+        }
+        let mut platform = vec![serde_json::json!(["timeoffset", "0"])];
+        if let Some(args) = vm.args {
+            platform.insert(0, serde_json::json!(["device-model-args", args]));
+        }
+        state["vms"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "uuid": vm.uuid, "name_label": vm.name, "power_state": vm.power,
+                "platform": platform, "pv_drivers": true, "boots": []
+            }));
+        self.save_host(&state);
+        self
+    }
+
+    /// Changes one attribute of a fake host VM (`pv_drivers`, `ignores_shutdown`, ...).
+    pub fn host_vm_set(&self, uuid: &str, key: &str, value: serde_json::Value) {
+        let mut state = self.host();
+        for vm in state["vms"].as_array_mut().unwrap() {
+            if vm["uuid"] == uuid {
+                vm[key] = value.clone();
+            }
+        }
+        self.save_host(&state);
+    }
+
+    /// Makes the fake xe fail `command` (for `uuid`, or any) with `stderr`, once or always.
+    pub fn fault(&self, command: &str, uuid: Option<&str>, stderr: &str, once: bool) {
+        let mut state = self.host();
+        if !state["faults"].is_array() {
+            state["faults"] = serde_json::json!([]);
+        }
+        state["faults"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "command": command, "uuid": uuid, "stderr": stderr, "once": once
+            }));
+        self.save_host(&state);
+    }
+
+    fn host_field(&self, uuid: &str, key: &str) -> serde_json::Value {
+        let state = self.host();
+        state["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|vm| vm["uuid"] == uuid)
+            .map(|vm| vm[key].clone())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The VM's `platform:device-model-args` on the fake host.
+    pub fn args(&self, uuid: &str) -> Option<String> {
+        self.host_field(uuid, "platform")
+            .as_array()?
+            .iter()
+            .find(|p| p[0] == "device-model-args")
+            .and_then(|p| p[1].as_str().map(str::to_string))
+    }
+
+    /// The VM's power state on the fake host.
+    pub fn power(&self, uuid: &str) -> String {
+        self.host_field(uuid, "power_state")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The device-model-args each start of the VM booted with.
+    pub fn boots(&self, uuid: &str) -> Vec<Option<String>> {
+        self.host_field(uuid, "boots")
+            .as_array()
+            .map(|b| b.iter().map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The xe calls made since the last `clear_calls` (each an argv without `xe`).
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(&self.xe_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("log line"))
+            .collect()
+    }
+
+    /// The xe commands (first words) called since the last `clear_calls`.
+    pub fn call_names(&self) -> Vec<String> {
+        self.calls().into_iter().map(|c| c[0].clone()).collect()
+    }
+
+    /// Forgets the xe calls made so far.
+    pub fn clear_calls(&self) {
+        let _ = std::fs::remove_file(&self.xe_log);
+    }
+
+    /// The `vms` row of `uuid`: (vm_id, pool, priority, name).
+    pub fn row(&self, uuid: &str) -> Option<(i64, String, i64, Option<String>)> {
+        use rusqlite::OptionalExtension;
+        self.sql()
+            .query_row(
+                "SELECT vm_id, pool_id, priority, vm_name FROM vms WHERE vm_uuid = ?1",
+                [uuid],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .expect("row")
     }
 
     /// Writes a file under the admin scripts directory (`commands/x.rhai`).
@@ -167,6 +334,23 @@ impl Outcome {
             "stdout lacks {needle:?}:\n{}\n--- stderr\n{}",
             self.stdout,
             self.stderr
+        );
+        self
+    }
+
+    /// Asserts stdout contains `needle` with runs of spaces counted as one (for aligned columns).
+    #[track_caller]
+    pub fn stdout_has_words(&self, needle: &str) -> &Self {
+        let squeeze = |t: &str| {
+            t.split(' ')
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert!(
+            squeeze(&self.stdout).contains(&squeeze(needle)),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
         );
         self
     }
