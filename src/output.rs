@@ -95,19 +95,6 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tables_align_columns() {
-        let rows = vec![
-            vec!["UUID".to_string(), "POOL".to_string()],
-            vec!["ab".to_string(), "A".to_string()],
-            vec!["abcdef".to_string(), "B".to_string()],
-        ];
-        assert_eq!(super::table(&rows), "UUID    POOL\nab      A\nabcdef  B\n");
-    }
-}
-
 /// A spinner with the elapsed time, shown while waiting for a VM to stop or start. It draws
 /// only when stdout is a terminal (and the caller did not ask for JSON); it clears its line when
 /// dropped.
@@ -167,5 +154,18 @@ impl Drop for Spinner {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tables_align_columns() {
+        let rows = vec![
+            vec!["UUID".to_string(), "POOL".to_string()],
+            vec!["ab".to_string(), "A".to_string()],
+            vec!["abcdef".to_string(), "B".to_string()],
+        ];
+        assert_eq!(super::table(&rows), "UUID    POOL\nab      A\nabcdef  B\n");
     }
 }
