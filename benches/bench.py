@@ -8,6 +8,7 @@ Cold start of whole processes (median wall time over repeated runs, peak RSS), c
 sqlite3 command-line tool running the same query (the floor), on databases of 1,000 / 10,000 /
 100,000 VMs. Nothing here is asserted: the figures go into the README.
 """
+import json
 import os
 import platform
 import shutil
@@ -71,6 +72,35 @@ def make_db(path, count):
     return env
 
 
+def xe_workloads(tmp, quick):
+    """scan-vms and status with 1,000 VMs and a fake xe that sleeps 50 ms per call."""
+    fake = os.path.join(ROOT, "target", "release", "fake-xe")
+    db = os.path.join(tmp, "xe.db")
+    env = make_db(db, 1_000)
+    state = os.path.join(tmp, "xe-state.json")
+    vms = [{"uuid": uuid(i), "name_label": f"vm-{i:06}", "power_state": "running",
+            "platform": [["device-model-args",
+                          f"-device vgpu-stub,pool_id={'AB'[i % 2]},priority={['low', 'medium', 'high'][i % 3]},vm_id={i}"]]}
+           for i in range(1, 1_001)]
+    with open(state, "w") as f:
+        json.dump({"vms": vms}, f)
+    log = os.path.join(tmp, "xe-calls.log")
+    env = dict(env, VGPU_XE=fake, FAKE_XE_STATE=state, FAKE_XE_LOG=log, FAKE_XE_DELAY_MS="50")
+    print()
+    print("| 1,000 VMs, xe sleeping 50 ms per call | wall time (ms) | xe calls |")
+    print("|---|---:|---:|")
+    for args in (["scan-vms"], ["status"]):
+        if os.path.exists(log):
+            os.remove(log)
+        t, code = run([BIN] + args, env)
+        if code != 0:
+            sys.exit(f"failed ({code}): {args}")
+        with open(log) as f:
+            calls = sum(1 for _ in f)
+        ms, _ = measure([BIN] + args, 3 if quick else 10, env)
+        print(f"| `{' '.join(args)}` | {ms:.0f} | {calls} |")
+
+
 def main():
     quick = "--quick" in sys.argv
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -105,6 +135,7 @@ def main():
                 shown = " ".join(a if len(a) < 30 else a[:22] + "…" for a in args)
                 print(f"| {count:,} | `{shown}` | {ms:.1f} | {floor_s} | {ratio} | {rss_s} |")
                 sys.stdout.flush()
+        xe_workloads(tmp, quick)
     finally:
         shutil.rmtree(tmp)
 
