@@ -12,7 +12,15 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Commands implemented by the host itself; scripts cannot take these names.
-pub const BUILTIN_COMMANDS: &[&str] = &["api", "commands", "run", "help"];
+pub const BUILTIN_COMMANDS: &[&str] = &[
+    "api",
+    "commands",
+    "run",
+    "help",
+    "hook",
+    "install",
+    "uninstall",
+];
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status:
@@ -178,8 +186,52 @@ pub fn command_tree(commands: &[ScriptCommand]) -> Command {
                     .help("Passed to the script as the string array ARGS"),
             ),
     )
+    .subcommand(
+        Command::new("hook")
+            .about("Run a VM hook script, as xenopsd does: hook vm-pre-start -vmuuid U -reason R")
+            .arg(Arg::new("name").value_name("HOOK").required(true))
+            .arg(
+                Arg::new("args")
+                    .value_name("ARGS")
+                    .num_args(0..)
+                    .trailing_var_arg(true)
+                    .allow_hyphen_values(true)
+                    .help("-vmuuid <uuid> -reason <reason> [-vmdomid <id>], in any order"),
+            ),
+    )
+    .subcommand(
+        Command::new("install")
+            .about("Install the binary, the database and the vm-pre-start hook (idempotent)")
+            .long_about(
+                "Install vgpu-admin: /usr/local/bin/vgpu-admin (and the link /etc/vgpu/vgpu-admin), \
+                 the database /etc/vgpu/vgpu_config.db (created or migrated, rows kept), the hook \
+                 wrapper /etc/xapi.d/vm-pre-start/50-vgpu-admin and /etc/vgpu/vgpu-vm-startup.sh. \
+                 Running it again changes only what differs.",
+            )
+            .arg(root_arg()),
+    )
+    .subcommand(
+        Command::new("uninstall")
+            .about("Remove the hook wrapper, the links and the binary; keep the database")
+            .arg(root_arg())
+            .arg(
+                Arg::new("purge")
+                    .long("purge")
+                    .action(ArgAction::SetTrue)
+                    .help("Remove the database too"),
+            ),
+    )
     .subcommand(Command::new("api").about("Print the reference of the Rhai host API"))
     .subcommand(Command::new("commands").about("List the commands and the script each comes from"))
+}
+
+fn root_arg() -> Arg {
+    Arg::new("root")
+        .long("root")
+        .value_name("DIR")
+        .default_value("/")
+        .value_parser(clap::value_parser!(PathBuf))
+        .help("Install under DIR instead of / (for tests and packaging)")
 }
 
 fn script_subcommand(command: &ScriptCommand) -> Command {
@@ -273,6 +325,31 @@ fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
         }
         "commands" => print_commands(&commands, config.json),
         "run" => run_file(config, sub),
+        "install" | "uninstall" => {
+            let root = sub
+                .get_one::<PathBuf>("root")
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from("/"));
+            let layout = crate::install::Layout::new(root);
+            if name == "install" {
+                crate::install::install(&layout)
+            } else {
+                crate::install::uninstall(&layout, sub.get_flag("purge"))
+            }
+        }
+        "hook" => {
+            let name = sub.get_one::<String>("name").cloned().unwrap_or_default();
+            let args: Vec<String> = sub
+                .get_many::<String>("args")
+                .map(|v| v.cloned().collect())
+                .unwrap_or_default();
+            // xenopsd reads 0 (fine), 1 (log and go on), anything else (abort the start).
+            match crate::hook::run(config, &name, &args) {
+                0 => Ok(()),
+                1 => Err(Failure::new(Status::Failed, "")),
+                _ => Err(Failure::new(Status::Usage, "")),
+            }
+        }
         _ => {
             let command = commands
                 .iter()

@@ -14,6 +14,8 @@
 pub mod cli;
 pub mod engine;
 pub mod exit;
+pub mod hook;
+pub mod install;
 pub mod model;
 pub mod output;
 pub mod scripts;

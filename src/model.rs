@@ -29,6 +29,19 @@ pub enum ModelError {
     /// A vm-id that is not a whole number in 1..=2147483647.
     #[error("invalid vm-id '{0}': expected a whole number from 1 to 2147483647")]
     VmId(String),
+    /// A setting that does not exist.
+    #[error("unknown setting '{0}': expected hook_policy or hook_time_limit")]
+    UnknownSetting(String),
+    /// A setting value that is not allowed.
+    #[error("invalid value '{value}' for {key}: expected {expected}")]
+    Setting {
+        /// The setting.
+        key: &'static str,
+        /// The offending value, shown safely.
+        value: String,
+        /// What is allowed.
+        expected: &'static str,
+    },
     /// A VM name that is empty, too long or holds control characters.
     #[error("invalid VM name '{value}': {reason}")]
     Name {
@@ -251,6 +264,67 @@ impl VmName {
 impl fmt::Display for VmName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// What the vm-pre-start hook does when a VM's args differ from the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookPolicy {
+    /// Correct the args for the next boot, log it, let the start go on (hook exit 1).
+    Warn,
+    /// Correct the args and stop this start (hook exit 2), so the next start boots right.
+    Enforce,
+}
+
+impl HookPolicy {
+    /// Parses `warn` or `enforce` (any case).
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        match input.to_ascii_lowercase().as_str() {
+            "warn" => Ok(HookPolicy::Warn),
+            "enforce" => Ok(HookPolicy::Enforce),
+            _ => Err(ModelError::Setting {
+                key: "hook_policy",
+                value: shown(input),
+                expected: "warn or enforce",
+            }),
+        }
+    }
+
+    /// The word stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookPolicy::Warn => "warn",
+            HookPolicy::Enforce => "enforce",
+        }
+    }
+
+    /// The hook's exit status for a failure or a correction under this policy.
+    pub fn failure_status(self) -> u8 {
+        match self {
+            HookPolicy::Warn => 1,
+            HookPolicy::Enforce => 2,
+        }
+    }
+}
+
+/// The longest time limit the hook may be given, in seconds.
+pub const MAX_HOOK_TIME_LIMIT: u64 = 300;
+
+/// Validates a site setting and returns its stored form.
+pub fn validate_setting(key: &str, value: &str) -> Result<String, ModelError> {
+    match key {
+        "hook_policy" => HookPolicy::parse(value).map(|p| p.as_str().to_string()),
+        "hook_time_limit" => value
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MAX_HOOK_TIME_LIMIT).contains(n))
+            .map(|n| n.to_string())
+            .ok_or_else(|| ModelError::Setting {
+                key: "hook_time_limit",
+                value: shown(value),
+                expected: "a whole number of seconds from 1 to 300",
+            }),
+        other => Err(ModelError::UnknownSetting(shown(other))),
     }
 }
 

@@ -173,6 +173,7 @@ fn status_shows_pools_counts_per_priority_and_members() {
          Pool B: Pool B\n  Description: GPU-heavy VMs\n  Status: Disabled\n  VMs: 1\n  Created: {TS}\n  Updated: {TS}\n\
          \x20 By priority: high 0, medium 0, low 1\n  VMs (1):\n    - {} (ID: 2, Priority: low)\n\n\
          Total: 3 registered VMs\n\
+         Hook policy: warn (time limit 10 s)\n\
          Host: not available (the xe command was not found ({}); is this an XCP-ng host? (set --xe or VGPU_XE))\n",
         uuid(2),
         env.dir.path().join("no-xe-here").display()

@@ -108,10 +108,26 @@ fn fresh_database_has_exactly_the_specified_schema_and_pools() {
             "idx_vm_priority",
             "idx_vm_uuid",
             "pools",
+            "settings",
             "sqlite_autoindex_pools_1",
+            "sqlite_autoindex_settings_1",
             "sqlite_autoindex_vms_1",
             "sqlite_autoindex_vms_2",
             "vms"
+        ]
+    );
+    let settings: Vec<(String, String)> = conn
+        .prepare("SELECT key, value FROM settings ORDER BY key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        settings,
+        vec![
+            ("hook_policy".into(), "warn".into()),
+            ("hook_time_limit".into(), "10".into())
         ]
     );
     let vms_sql = &sql.iter().find(|(n, _)| n == "vms").unwrap().1;
@@ -135,7 +151,7 @@ fn fresh_database_has_exactly_the_specified_schema_and_pools() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -237,7 +253,7 @@ fn database_of_the_earlier_tool_is_adopted_with_every_row() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2, "user_version advanced");
+    assert_eq!(version, 3, "user_version advanced");
     let count: i64 = conn
         .query_row("SELECT COUNT(*) FROM vms", [], |r| r.get(0))
         .unwrap();

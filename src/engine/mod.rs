@@ -7,6 +7,7 @@ mod diagnostic;
 mod json;
 mod pools;
 mod resolver;
+mod settings;
 mod ui;
 pub mod values;
 mod vgpu;
@@ -129,6 +130,7 @@ impl Host {
         ui::register(&mut builder, &ctx);
         xe::register(&mut builder, &ctx);
         vgpu::register(&mut builder, &ctx);
+        settings::register(&mut builder, &ctx);
         let api = builder.install(&mut engine);
         Host {
             engine,
@@ -211,6 +213,27 @@ impl Host {
         scope
     }
 
+    /// Runs a script with extra constants in scope and returns its value, or the value given
+    /// to `exit(value)` (used by the hook, whose script returns its exit status).
+    pub fn run_with_constants(
+        &self,
+        script: &Script,
+        constants: Vec<(&'static str, Dynamic)>,
+    ) -> Result<Dynamic, Failure> {
+        let mut scope = self.base_scope();
+        for (name, value) in constants {
+            scope.push_constant(name, value);
+        }
+        let ast = self.compile(script)?;
+        match self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast) {
+            Ok(value) => Ok(value),
+            Err(e) => match *e {
+                EvalAltResult::Exit(value, _) => Ok(value),
+                _ => Err(diagnostic::runtime(&self.ctx, &e, &script.source_name())),
+            },
+        }
+    }
+
     fn run(&self, script: &Script, mut scope: Scope) -> Result<(), Failure> {
         let ast = self.compile(script)?;
         let name = script.source_name();
@@ -219,15 +242,9 @@ impl Host {
             Err(e) => return self.finish_error(diagnostic::runtime(&self.ctx, &e, &name)),
         };
         if self.ctx.config.json && !value.is_unit() {
-            let mut out = output::Stdout::new();
-            let result = serde_json::to_writer_pretty(out.writer(), &json::Json(&value));
-            match result {
-                Err(e) if e.is_io() => output::check(Err(e.into())),
-                Err(e) => return Err(Failure::failed(format!("cannot write JSON: {e}"))),
-                Ok(()) => {}
-            }
-            out.write("\n");
-            out.flush();
+            print_json(&value).map_err(|e| {
+                HostError::from_eval(&e).unwrap_or_else(|| Failure::failed(e.to_string()))
+            })?;
         }
         Ok(())
     }
@@ -240,6 +257,19 @@ impl Host {
             Err(failure)
         }
     }
+}
+
+/// Prints `value` as one pretty JSON document on stdout.
+fn print_json(value: &Dynamic) -> Result<(), Box<EvalAltResult>> {
+    let mut out = output::Stdout::new();
+    match serde_json::to_writer_pretty(out.writer(), &json::Json(value)) {
+        Err(e) if e.is_io() => output::check(Err(e.into())),
+        Err(e) => return Err(HostError::failed(format!("cannot write JSON: {e}"))),
+        Ok(()) => {}
+    }
+    out.write("\n");
+    out.flush();
+    Ok(())
 }
 
 /// Makes host types usable in scripts: `VmList` (iterate, index, `len`, `to_array`) and

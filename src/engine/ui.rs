@@ -144,6 +144,12 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         print_rows(&rows, template, separator, Some(&extra))
     });
     host_fn!(api, ctx, "ui",
+    /// Prints `value` as one JSON document (what `--json` prints for a returned value), for a
+    /// script that must also choose its exit status.
+    fn print_json(_ctx, value: Dynamic) -> Rr<()> {
+        super::print_json(&value)
+    });
+    host_fn!(api, ctx, "ui",
     /// Prints `message` on standard error (for warnings that must not mix with output).
     fn warn(_ctx, message: &str) -> Rr<()> {
         output::stderr_line(message);

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_lowercase_uuids.sql",
         sql: include_str!("../../migrations/0002_lowercase_uuids.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_settings.sql",
+        sql: include_str!("../../migrations/0003_settings.sql"),
+    },
 ];
 
 /// The schema version this build writes.

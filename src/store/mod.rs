@@ -377,6 +377,41 @@ impl Store {
             .map_err(|e| self.classify(e))
     }
 
+    /// A site setting (see migration 3), or `None` when it is not set (or the database predates
+    /// settings and is read-only).
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let has_table: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'settings'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.classify(e))?;
+        if has_table == 0 {
+            return Ok(None);
+        }
+        self.conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Sets a site setting; the caller validates the value.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let tx = self.write_tx("changing a setting")?;
+        tx.conn
+            .execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, CURRENT_TIMESTAMP) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = CURRENT_TIMESTAMP",
+                [key, value],
+            )
+            .map_err(|e| self.classify(e))?;
+        tx.commit().map_err(|e| self.classify(e))
+    }
+
     /// The vm-id `register` would assign now.
     pub fn next_vm_id(&self) -> Result<i64, StoreError> {
         next_free_vm_id(&self.conn).map_err(|e| self.classify(e))?
