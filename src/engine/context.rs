@@ -80,6 +80,7 @@ pub struct Context {
     pub config: HostConfig,
     store: RefCell<Option<Rc<Store>>>,
     sources: RefCell<HashMap<String, Rc<str>>>,
+    exit_status: std::cell::Cell<crate::exit::Status>,
 }
 
 impl Context {
@@ -89,6 +90,7 @@ impl Context {
             config,
             store: RefCell::new(None),
             sources: RefCell::new(HashMap::new()),
+            exit_status: std::cell::Cell::new(crate::exit::Status::Success),
         })
     }
 
@@ -108,6 +110,16 @@ impl Context {
         }
         *self.store.borrow_mut() = Some(store.clone());
         Ok(store)
+    }
+
+    /// Sets the exit status the run ends with when the script finishes normally.
+    pub fn set_exit_status(&self, status: crate::exit::Status) {
+        self.exit_status.set(status);
+    }
+
+    /// The exit status a script asked for with `set_exit_status`.
+    pub fn exit_status(&self) -> crate::exit::Status {
+        self.exit_status.get()
     }
 
     /// Closes the database if it was opened (checkpointing its WAL), once nothing else holds it.

@@ -107,10 +107,6 @@ fn describe(error: &EvalAltResult, ctx: &Context) -> String {
 /// Converts a run-time error of a script (compiled from `source`) into a [`Failure`].
 pub fn runtime(ctx: &Context, error: &EvalAltResult, source: &str) -> Failure {
     let located = innermost(error, Some(source.to_string()));
-    if let EvalAltResult::Exit(value, _) = located.error {
-        let status = value.as_int().map_or(Status::Success, Status::from_code);
-        return Failure::new(status, "");
-    }
     if let Some(host) = HostError::from_eval(located.error) {
         // Errors raised by the host API are the admin's errors: one clear line.
         return host;

@@ -246,7 +246,10 @@ impl Host {
                 HostError::from_eval(&e).unwrap_or_else(|| Failure::failed(e.to_string()))
             })?;
         }
-        Ok(())
+        match self.ctx.exit_status() {
+            Status::Success => Ok(()),
+            status => Err(Failure::new(status, "")),
+        }
     }
 
     /// A script that ended through `exit(0)` succeeded.

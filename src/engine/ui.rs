@@ -156,6 +156,13 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         Ok(())
     });
     host_fn!(api, ctx, "",
+    /// Sets the exit status the command ends with once the script has finished normally
+    /// (e.g. 1 when `check` found drift). Nothing is printed.
+    fn set_exit_status(ctx, status: INT) -> Rr<()> {
+        ctx.set_exit_status(Status::from_code(status));
+        Ok(())
+    });
+    host_fn!(api, ctx, "",
     /// Ends the script with exit status `status` (2 invalid input, 3 not found, 4 cancelled,
     /// anything else 1) after printing `message` on standard error.
     fn fail(_ctx, status: INT, message: &str) -> Rr<()> {
