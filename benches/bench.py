@@ -101,6 +101,49 @@ def xe_workloads(tmp, quick):
         print(f"| `{' '.join(args)}` | {ms:.0f} | {calls} |")
 
 
+def hook_workload(tmp, quick):
+    """The vm-pre-start hook's in-sync path, run through the installed wrapper like xenopsd does."""
+    fake = os.path.join(ROOT, "target", "release", "fake-xe")
+    root = os.path.join(tmp, "root")
+    subprocess.run([BIN, "install", "--root", root], stdout=subprocess.DEVNULL, check=True)
+    db = os.path.join(root, "etc", "vgpu", "vgpu_config.db")
+    conn = sqlite3.connect(db)
+    conn.executemany(
+        "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority) VALUES (?, ?, ?, ?, ?)",
+        ((i, uuid(i), f"vm-{i:06}", "AB"[i % 2], i % 3) for i in range(1, 1_001)),
+    )
+    conn.commit()
+    conn.close()
+    target = 500
+    state = os.path.join(tmp, "hook-state.json")
+    args = f"-device vgpu-stub,pool_id={'AB'[target % 2]},priority={['low', 'medium', 'high'][target % 3]},vm_id={target}"
+    with open(state, "w") as f:
+        json.dump({"vms": [{"uuid": uuid(target), "name_label": "vm", "power_state": "halted",
+                            "platform": [["device-model-args", args]]}]}, f)
+    log = os.path.join(tmp, "hook-calls.log")
+    env = dict(os.environ, VGPU_XE=fake, FAKE_XE_STATE=state, FAKE_XE_LOG=log)
+    wrapper = os.path.join(root, "etc", "xapi.d", "vm-pre-start", "50-vgpu-admin")
+    argv = [wrapper, "-vmuuid", uuid(target), "-reason", "none"]
+    if os.path.exists(log):
+        os.remove(log)
+    _, code = run(argv, env)
+    if code != 0:
+        sys.exit(f"hook not in sync ({code})")
+    with open(log) as f:
+        calls = sum(1 for _ in f)
+    repeat = 5 if quick else 30
+    hook_ms, rss = measure(argv, repeat, env)
+    xe_ms, _ = measure([fake, "vm-param-get", f"uuid={uuid(target)}", "param-name=platform",
+                        "param-key=device-model-args"], repeat, env)
+    print()
+    print("| vm-pre-start hook, VM in sync, 1,000 VMs registered | ms |")
+    print("|---|---:|")
+    print(f"| whole hook through the wrapper (sh + vgpu-admin + {calls} fake xe call) | {hook_ms:.1f} |")
+    print(f"| of which the fake xe call alone | {xe_ms:.1f} |")
+    print(f"| vgpu-admin's own time (difference) | {hook_ms - xe_ms:.1f} |")
+    print(f"| peak RSS (MiB) | {rss:.1f} |" if rss is not None else "| peak RSS | - |")
+
+
 def main():
     quick = "--quick" in sys.argv
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -136,6 +179,7 @@ def main():
                 print(f"| {count:,} | `{shown}` | {ms:.1f} | {floor_s} | {ratio} | {rss_s} |")
                 sys.stdout.flush()
         xe_workloads(tmp, quick)
+        hook_workload(tmp, quick)
     finally:
         shutil.rmtree(tmp)
 

@@ -9,7 +9,6 @@
 use crate::engine::{Host, HostConfig};
 use crate::model::{HookPolicy, VmUuid};
 use crate::output;
-use crate::store::Store;
 use rhai::Dynamic;
 use std::time::Duration;
 
@@ -54,7 +53,7 @@ fn say(status: u8, message: &str) -> u8 {
 }
 
 /// Runs hook `name` and returns the exit status for xenopsd.
-pub fn run(mut config: HostConfig, name: &str, args: &[String]) -> u8 {
+pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
     let hook_args = match parse_args(args) {
         Ok(a) => a,
         Err(e) => return say(1, &format!("hook {name}: {e}")),
@@ -63,12 +62,16 @@ pub fn run(mut config: HostConfig, name: &str, args: &[String]) -> u8 {
     if !config.db_path.exists() {
         return 0;
     }
-    let (policy, limit) = match read_settings(&config) {
+    let uuid_arg = hook_args.vm_uuid.clone();
+    // The database is opened once, by the host, and read for the policy first.
+    let xe_timeout = config.xe_timeout;
+    let host = Host::new(config);
+    let (policy, limit) = match read_settings(&host) {
         Ok(settings) => settings,
         Err(e) => return say(1, &format!("hook {name}: cannot read the database: {e}")),
     };
     let fail = policy.failure_status();
-    let Some(raw_uuid) = hook_args.vm_uuid.clone() else {
+    let Some(raw_uuid) = uuid_arg else {
         return say(fail, &format!("hook {name}: no -vmuuid given"));
     };
     let uuid = match VmUuid::parse(&raw_uuid) {
@@ -77,12 +80,13 @@ pub fn run(mut config: HostConfig, name: &str, args: &[String]) -> u8 {
     };
     // The hard limit: whatever the script or xe does, the VM start is not held up longer.
     start_watchdog(limit, fail, name);
-    config.xe_timeout = config.xe_timeout.min(
-        limit
-            .saturating_sub(Duration::from_millis(500))
-            .max(Duration::from_millis(500)),
+    host.context().set_xe_timeout(
+        xe_timeout.min(
+            limit
+                .saturating_sub(Duration::from_millis(500))
+                .max(Duration::from_millis(500)),
+        ),
     );
-    let host = Host::new(config);
     let script = match host.catalog().find(&format!("hooks/{name}.rhai")) {
         Ok(Some(script)) => script,
         Ok(None) => return 0, // no script for this hook: nothing to do
@@ -118,10 +122,9 @@ pub fn run(mut config: HostConfig, name: &str, args: &[String]) -> u8 {
     status
 }
 
-/// The policy and time limit from the database, read without creating or migrating anything
-/// the hook does not need.
-fn read_settings(config: &HostConfig) -> Result<(HookPolicy, Duration), String> {
-    let store = Store::open(&config.db_path).map_err(|e| e.to_string())?;
+/// The policy and time limit from the database (defaults when unset).
+fn read_settings(host: &Host) -> Result<(HookPolicy, Duration), String> {
+    let store = host.context().store().map_err(|e| e.message)?;
     let policy = store
         .setting("hook_policy")
         .map_err(|e| e.to_string())?

@@ -81,6 +81,7 @@ pub struct Context {
     store: RefCell<Option<Rc<Store>>>,
     sources: RefCell<HashMap<String, Rc<str>>>,
     exit_status: std::cell::Cell<crate::exit::Status>,
+    xe_timeout: std::cell::Cell<Option<std::time::Duration>>,
 }
 
 impl Context {
@@ -91,6 +92,7 @@ impl Context {
             store: RefCell::new(None),
             sources: RefCell::new(HashMap::new()),
             exit_status: std::cell::Cell::new(crate::exit::Status::Success),
+            xe_timeout: std::cell::Cell::new(None),
         })
     }
 
@@ -134,7 +136,13 @@ impl Context {
 
     /// The `xe` client.
     pub fn xe(&self) -> crate::xe::Xe {
-        crate::xe::Xe::new(self.config.xe_program.clone(), self.config.xe_timeout)
+        let timeout = self.xe_timeout.get().unwrap_or(self.config.xe_timeout);
+        crate::xe::Xe::new(self.config.xe_program.clone(), timeout)
+    }
+
+    /// Shortens the time one `xe` call may take (the hook fits it inside its own limit).
+    pub fn set_xe_timeout(&self, timeout: std::time::Duration) {
+        self.xe_timeout.set(Some(timeout));
     }
 
     /// Prints what a dry run would do, on stdout, marked as such.
