@@ -177,27 +177,15 @@ pub fn command_tree(commands: &[ScriptCommand]) -> Command {
                     .required(true)
                     .value_parser(clap::value_parser!(PathBuf)),
             )
-            .arg(
-                Arg::new("args")
-                    .value_name("ARGS")
-                    .num_args(0..)
-                    .trailing_var_arg(true)
-                    .allow_hyphen_values(true)
-                    .help("Passed to the script as the string array ARGS"),
-            ),
+            .arg(trailing_args("Passed to the script as the string array ARGS")),
     )
     .subcommand(
         Command::new("hook")
             .about("Run a VM hook script, as xenopsd does: hook vm-pre-start -vmuuid U -reason R")
             .arg(Arg::new("name").value_name("HOOK").required(true))
-            .arg(
-                Arg::new("args")
-                    .value_name("ARGS")
-                    .num_args(0..)
-                    .trailing_var_arg(true)
-                    .allow_hyphen_values(true)
-                    .help("-vmuuid <uuid> -reason <reason> [-vmdomid <id>], in any order"),
-            ),
+            .arg(trailing_args(
+                "-vmuuid <uuid> -reason <reason> [-vmdomid <id>], in any order",
+            )),
     )
     .subcommand(
         Command::new("install")
@@ -223,6 +211,16 @@ pub fn command_tree(commands: &[ScriptCommand]) -> Command {
     )
     .subcommand(Command::new("api").about("Print the reference of the Rhai host API"))
     .subcommand(Command::new("commands").about("List the commands and the script each comes from"))
+}
+
+/// Everything after the command's first argument, dashes and all, passed on as it is.
+fn trailing_args(help: &'static str) -> Arg {
+    Arg::new("args")
+        .value_name("ARGS")
+        .num_args(0..)
+        .trailing_var_arg(true)
+        .allow_hyphen_values(true)
+        .help(help)
 }
 
 fn root_arg() -> Arg {

@@ -109,122 +109,47 @@ fn run_case(case: &Case) {
     }
 }
 
+/// The table above, as data: (command, failing call, once, step, row pool, args, power after).
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    Case { command: "set-pool",    fails: "vm-shutdown",  once: false, step: "stop the VM",      row: Some("A"), args: Some(OLD),    power: "running" },
+    Case { command: "set-pool",    fails: "vm-param-set", once: false, step: "apply the change", row: Some("A"), args: Some(OLD),    power: "running" },
+    Case { command: "set-pool",    fails: "vm-start",     once: true,  step: "start the VM",     row: Some("B"), args: Some(NEW),    power: "halted" },
+    Case { command: "update-vm",   fails: "vm-param-set", once: false, step: "apply the change", row: Some("A"), args: Some(OLD),    power: "running" },
+    Case { command: "register-vm", fails: "vm-param-set", once: false, step: "apply the change", row: None,      args: Some("-usb"), power: "running" },
+    Case { command: "register-vm", fails: "vm-shutdown",  once: false, step: "stop the VM",      row: Some("B"), args: Some(NEW),    power: "running" },
+    Case { command: "register-vm", fails: "vm-start",     once: true,  step: "start the VM",     row: Some("B"), args: Some(NEW),    power: "halted" },
+    Case { command: "remove-vm",   fails: "vm-shutdown",  once: false, step: "stop the VM",      row: Some("A"), args: Some(OLD),    power: "running" },
+    Case { command: "remove-vm",   fails: "vm-param-set", once: false, step: "apply the change", row: Some("A"), args: Some(OLD),    power: "running" },
+    Case { command: "remove-vm",   fails: "vm-start",     once: true,  step: "start the VM",     row: None,      args: Some("-usb"), power: "halted" },
+];
+
+fn run_cases_of(command: &str) {
+    let cases: Vec<&Case> = CASES.iter().filter(|c| c.command == command).collect();
+    assert!(!cases.is_empty());
+    for case in cases {
+        run_case(case);
+    }
+}
+
 #[test]
 fn set_pool_faults() {
-    for case in [
-        Case {
-            command: "set-pool",
-            fails: "vm-shutdown",
-            once: false,
-            step: "stop the VM",
-            row: Some("A"),
-            args: Some(OLD),
-            power: "running",
-        },
-        Case {
-            command: "set-pool",
-            fails: "vm-param-set",
-            once: false,
-            step: "apply the change",
-            row: Some("A"),
-            args: Some(OLD),
-            power: "running",
-        },
-        Case {
-            command: "set-pool",
-            fails: "vm-start",
-            once: true,
-            step: "start the VM",
-            row: Some("B"),
-            args: Some(NEW),
-            power: "halted",
-        },
-    ] {
-        run_case(&case);
-    }
+    run_cases_of("set-pool");
 }
 
 #[test]
 fn update_vm_faults() {
-    run_case(&Case {
-        command: "update-vm",
-        fails: "vm-param-set",
-        once: false,
-        step: "apply the change",
-        row: Some("A"),
-        args: Some(OLD),
-        power: "running",
-    });
+    run_cases_of("update-vm");
 }
 
 #[test]
 fn register_vm_faults() {
-    for case in [
-        Case {
-            command: "register-vm",
-            fails: "vm-param-set",
-            once: false,
-            step: "apply the change",
-            row: None,
-            args: Some("-usb"),
-            power: "running",
-        },
-        Case {
-            command: "register-vm",
-            fails: "vm-shutdown",
-            once: false,
-            step: "stop the VM",
-            row: Some("B"),
-            args: Some(NEW),
-            power: "running",
-        },
-        Case {
-            command: "register-vm",
-            fails: "vm-start",
-            once: true,
-            step: "start the VM",
-            row: Some("B"),
-            args: Some(NEW),
-            power: "halted",
-        },
-    ] {
-        run_case(&case);
-    }
+    run_cases_of("register-vm");
 }
 
 #[test]
 fn remove_vm_faults() {
-    for case in [
-        Case {
-            command: "remove-vm",
-            fails: "vm-shutdown",
-            once: false,
-            step: "stop the VM",
-            row: Some("A"),
-            args: Some(OLD),
-            power: "running",
-        },
-        Case {
-            command: "remove-vm",
-            fails: "vm-param-set",
-            once: false,
-            step: "apply the change",
-            row: Some("A"),
-            args: Some(OLD),
-            power: "running",
-        },
-        Case {
-            command: "remove-vm",
-            fails: "vm-start",
-            once: true,
-            step: "start the VM",
-            row: None,
-            args: Some("-usb"),
-            power: "halted",
-        },
-    ] {
-        run_case(&case);
-    }
+    run_cases_of("remove-vm");
 }
 
 #[test]

@@ -466,27 +466,14 @@ impl Store {
     /// one inside the same transaction, so concurrent processes never get the same id.
     pub fn register(&self, vm: &NewVm) -> Result<VmRecord, StoreError> {
         let tx = self.write_tx("registering a VM")?;
-        if self.vm(vm.uuid.as_str())?.is_some() {
-            return Err(StoreError::AlreadyRegistered(vm.uuid.to_string()));
-        }
-        let vm_id = match vm.vm_id {
-            Some(id) => {
-                self.check_vm_id_free(id.get(), vm.uuid.as_str())?;
-                id.get()
-            }
-            None => next_free_vm_id(tx.conn).map_err(|e| self.classify(e))??,
-        };
-        tx.conn.execute(
-            "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                vm_id,
-                vm.uuid.as_str(),
-                vm.name.as_ref().map(VmName::as_str),
-                vm.pool.as_str(),
-                vm.priority.level()
-            ],
-        )
-        .map_err(|e| self.constraint_error(e, vm_id, vm.uuid.as_str()))?;
+        // The same checks as the preview, inside the transaction: nobody can slip in between.
+        let row = self.preview_register(vm)?;
+        tx.conn
+            .execute(
+                "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.vm_id, row.vm_uuid, row.vm_name, row.pool_id, row.priority_level],
+            )
+            .map_err(|e| self.constraint_error(e, row.vm_id, &row.vm_uuid))?;
         tx.commit().map_err(|e| self.classify(e))?;
         self.vm(vm.uuid.as_str())?
             .ok_or_else(|| StoreError::NotRegistered(vm.uuid.to_string()))
