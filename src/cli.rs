@@ -13,6 +13,9 @@ use std::path::PathBuf;
 
 /// Commands implemented by the host itself; scripts cannot take these names.
 pub const BUILTIN_COMMANDS: &[&str] = &[
+    "shell",
+    "completions",
+    "man",
     "api",
     "commands",
     "run",
@@ -35,14 +38,19 @@ pub fn run(args: Vec<OsString>) -> Status {
     match try_run(args) {
         Ok(()) => Status::Success,
         Err(failure) => {
-            if !failure.message.is_empty() {
-                output::stderr_line(&format!("error: {}", failure.message));
-            }
-            if let Some(detail) = &failure.detail {
-                output::stderr_line(detail);
-            }
+            report(&failure);
             failure.status
         }
+    }
+}
+
+/// Prints a failure on stderr: `error: <message>`, then its detail lines.
+pub fn report(failure: &Failure) {
+    if !failure.message.is_empty() {
+        output::stderr_line(&format!("error: {}", failure.message));
+    }
+    if let Some(detail) = &failure.detail {
+        output::stderr_line(detail);
     }
 }
 
@@ -209,6 +217,32 @@ pub fn command_tree(commands: &[ScriptCommand]) -> Command {
                     .help("Remove the database too"),
             ),
     )
+    .subcommand(
+        Command::new("shell")
+            .about("Start the interactive admin shell (also: vgpu-admin alone, on a terminal)")
+            .long_about(
+                "Start the interactive admin shell. Each line is a command as on the command line \
+                 or Rhai code with the host API; Tab completes commands, options, values, VMs and \
+                 API names. With input from a pipe or file, each line runs as if typed, without \
+                 prompts, and the shell stops at the first failing line with its exit status.",
+            )
+            .arg(
+                Arg::new("keep-going")
+                    .long("keep-going")
+                    .action(ArgAction::SetTrue)
+                    .help("With piped input, go on after a failing line (exit with the first failure's status)"),
+            ),
+    )
+    .subcommand(
+        Command::new("completions")
+            .about("Print a completion script for bash, zsh or fish (admin commands included)")
+            .arg(
+                Arg::new("shell")
+                    .required(true)
+                    .value_parser(["bash", "zsh", "fish"]),
+            ),
+    )
+    .subcommand(Command::new("man").about("Print the man page (roff), admin commands included"))
     .subcommand(Command::new("api").about("Print the reference of the Rhai host API"))
     .subcommand(Command::new("commands").about("List the commands and the script each comes from"))
 }
@@ -279,12 +313,26 @@ fn usage_error(error: &clap::Error, command: Option<&str>) -> Failure {
     Failure::usage(format!("{message} (see '{help}')"))
 }
 
-fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
+/// Parses `args` (program name first) and runs the command, returning its failure if any;
+/// the shell runs each command line through it.
+pub fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
     let catalog = Catalog::new(Some(scripts_dir(&args)));
     let commands = script_commands(&catalog)?;
     let mut tree = command_tree(&commands);
+    if args.len() <= 1 && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        // A bare vgpu-admin on a terminal starts the shell.
+        let config = host_config(&tree.clone().get_matches_from(["vgpu-admin", "shell"]));
+        let options = crate::repl::ShellOptions {
+            keep_going: false,
+            prefix: Vec::new(),
+        };
+        return match crate::repl::run(config, &commands, options) {
+            Status::Success => Ok(()),
+            status => Err(Failure::new(status, "")),
+        };
+    }
     if args.len() <= 1 {
-        // No command: show the usage (the interactive shell will take this place on a terminal).
+        // No command and no terminal: show the usage.
         let _ = std::io::Write::write_all(
             &mut std::io::stderr(),
             tree.render_help().to_string().as_bytes(),
@@ -323,6 +371,37 @@ fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
         }
         "commands" => print_commands(&commands, config.json),
         "run" => run_file(config, sub),
+        "shell" => {
+            // The global options given before `shell` apply to every line.
+            let at = args.iter().position(|a| a == "shell").unwrap_or(1);
+            let options = crate::repl::ShellOptions {
+                keep_going: sub.get_flag("keep-going"),
+                prefix: args[1..at].to_vec(),
+            };
+            match crate::repl::run(config, &commands, options) {
+                Status::Success => Ok(()),
+                status => Err(Failure::new(status, "")),
+            }
+        }
+        "completions" => {
+            let shell = match sub.get_one::<String>("shell").map(String::as_str) {
+                Some("zsh") => clap_complete::Shell::Zsh,
+                Some("fish") => clap_complete::Shell::Fish,
+                _ => clap_complete::Shell::Bash,
+            };
+            let mut tree = command_tree(&commands);
+            let mut out = output::Stdout::new();
+            clap_complete::generate(shell, &mut tree, "vgpu-admin", out.writer());
+            out.flush();
+            Ok(())
+        }
+        "man" => {
+            let mut out = output::Stdout::new();
+            let result = clap_mangen::Man::new(command_tree(&commands)).render(out.writer());
+            output::check(result);
+            out.flush();
+            Ok(())
+        }
         "install" | "uninstall" => {
             let root = sub
                 .get_one::<PathBuf>("root")

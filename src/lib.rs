@@ -18,6 +18,7 @@ pub mod hook;
 pub mod install;
 pub mod model;
 pub mod output;
+pub mod repl;
 pub mod scripts;
 pub mod store;
 pub mod template;

@@ -205,6 +205,46 @@ impl Host {
         self.run(script, scope)
     }
 
+    /// A scope with the constants every script sees (`JSON`, `YES`, `DRY_RUN`), for a session
+    /// that keeps its variables across inputs.
+    pub fn new_scope(&self) -> Scope<'static> {
+        self.base_scope()
+    }
+
+    /// Evaluates one input of an interactive session: `scope` keeps the variables and
+    /// `functions` the functions defined by earlier inputs. Errors point into the input, named
+    /// `source` (e.g. `<input 3>`).
+    pub fn eval_input(
+        &self,
+        input: &str,
+        source: &str,
+        scope: &mut Scope<'static>,
+        functions: &mut AST,
+    ) -> Result<Dynamic, Failure> {
+        self.ctx.remember_source(source, input);
+        let mut ast = self
+            .engine
+            .compile_with_scope(scope, input)
+            .map_err(|e| diagnostic::parse(&self.ctx, &e, source))?;
+        ast.set_source(source);
+        let combined = functions.merge(&ast);
+        let value = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(scope, &combined)
+            .map_err(|e| diagnostic::runtime(&self.ctx, &e, source))?;
+        *functions = functions.merge(&ast.clone_functions_only());
+        Ok(value)
+    }
+
+    /// True when `input` is Rhai code that is not finished yet (an open brace or an
+    /// unterminated string): the shell then reads another line.
+    pub fn is_incomplete(&self, input: &str) -> bool {
+        match self.engine.compile(input) {
+            Ok(_) => false,
+            Err(e) => matches!(*e.0, rhai::ParseErrorType::UnexpectedEOF) || unbalanced(input),
+        }
+    }
+
     fn base_scope(&self) -> Scope<'static> {
         let mut scope = Scope::new();
         scope.push_constant("JSON", self.ctx.config.json);
@@ -260,6 +300,47 @@ impl Host {
             Err(failure)
         }
     }
+}
+
+/// True when `input` has more opening than closing brackets, or an open string, outside
+/// comments: the signs of Rhai input that goes on on the next line.
+fn unbalanced(input: &str) -> bool {
+    let mut depth: i64 = 0;
+    let mut chars = input.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                if c == '\\' && q != '`' {
+                    chars.next();
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '`' => quote = Some(c),
+                '\'' => {
+                    // a character literal: skip to its end
+                    for d in chars.by_ref() {
+                        if d == '\'' {
+                            break;
+                        }
+                    }
+                }
+                '/' if chars.peek() == Some(&'/') => {
+                    for d in chars.by_ref() {
+                        if d == '\n' {
+                            break;
+                        }
+                    }
+                }
+                '{' | '(' | '[' => depth += 1,
+                '}' | ')' | ']' => depth -= 1,
+                _ => {}
+            },
+        }
+    }
+    depth > 0 || quote.is_some()
 }
 
 /// Prints `value` as one pretty JSON document on stdout.

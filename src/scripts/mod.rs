@@ -72,6 +72,16 @@ pub enum ScriptError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A file or directory others could change: loading it would let them run code as us.
+    #[error("refusing to load {path}: {reason} (fix: {fix})")]
+    Unsafe {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+        /// The command that fixes it.
+        fix: String,
+    },
     /// The command header is malformed.
     #[error("command script {source_name} has a bad header, {error}")]
     Header {
@@ -101,8 +111,15 @@ impl Catalog {
 
     /// Finds `rel` (e.g. `stdlib/format.rhai`): the admin's copy first, then the bundled one.
     pub fn find(&self, rel: &str) -> Result<Option<Script>, ScriptError> {
-        if let Some(path) = self.admin_dir.as_ref().map(|d| d.join(rel)) {
+        if let Some(dir) = self.admin_dir.as_ref() {
+            let path = dir.join(rel);
             if path.is_file() {
+                // The file, its folder and the scripts directory must all be safe.
+                check_safe(dir)?;
+                if let Some(folder) = path.parent() {
+                    check_safe(folder)?;
+                }
+                check_safe(&path)?;
                 let text = std::fs::read_to_string(&path).map_err(|source| ScriptError::Read {
                     path: path.clone(),
                     source,
@@ -174,6 +191,46 @@ impl Catalog {
             overrides_bundled,
         }))
     }
+}
+
+/// The effective user id of this process.
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Refuses a script file or directory that someone other than root or us could change: writable
+/// by group or others (a directory with the sticky bit, like /tmp, is fine), or owned by another
+/// user. The hook runs as root at every VM start: this is what keeps a world-writable file from
+/// becoming root code execution.
+pub fn check_safe(path: &Path) -> Result<(), ScriptError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|source| ScriptError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let shown = path.display();
+    let mode = meta.mode();
+    let sticky_dir = meta.is_dir() && mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && !sticky_dir {
+        return Err(ScriptError::Unsafe {
+            path: path.to_path_buf(),
+            reason: "it is writable by group or others".into(),
+            fix: format!("chmod go-w {shown}"),
+        });
+    }
+    let uid = meta.uid();
+    let me = effective_uid();
+    if uid != 0 && uid != me {
+        return Err(ScriptError::Unsafe {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it is owned by uid {uid}, neither root nor the user running vgpu-admin (uid {me})"
+            ),
+            fix: format!("chown {me} {shown}"),
+        });
+    }
+    Ok(())
 }
 
 /// The bundled text of `rel`, if there is one.
