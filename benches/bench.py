@@ -180,6 +180,9 @@ def main():
                 sys.stdout.flush()
         xe_workloads(tmp, quick)
         hook_workload(tmp, quick)
+        print()
+        sys.stdout.flush()
+        subprocess.run(["cargo", "bench", "--quiet", "--bench", "completion"], cwd=ROOT, check=True)
     finally:
         shutil.rmtree(tmp)
 

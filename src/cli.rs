@@ -487,6 +487,13 @@ fn run_file(config: HostConfig, matches: &ArgMatches) -> Result<(), Failure> {
     let path = matches
         .get_one::<PathBuf>("file")
         .ok_or_else(|| Failure::usage("run needs a script file"))?;
+    if path.exists() {
+        // The same rule as for the scripts directory: nobody else may be able to change it.
+        crate::scripts::check_safe(path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::scripts::check_safe(dir)?;
+        }
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::failed(format!("cannot read script {}: {e}", path.display())))?;
     let args: Vec<String> = matches
