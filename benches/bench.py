@@ -144,6 +144,40 @@ def hook_workload(tmp, quick):
     print(f"| peak RSS (MiB) | {rss:.1f} |" if rss is not None else "| peak RSS | - |")
 
 
+def bulk_workload(tmp, quick):
+    """10,000 VMs registered by a .rhai script (database only, one transaction), then listed."""
+    script = os.path.join(tmp, "bulk.rhai")
+    with open(script, "w") as f:
+        f.write(
+            "// 10,000 registrations in one transaction.\n"
+            "vms::transaction(|| {\n"
+            "    for i in 1..=10000 {\n"
+            "        let hex = i.to_hex();\n"
+            "        while hex.len() < 12 { hex = \"0\" + hex; }\n"
+            "        vms::register(#{ uuid: `7d5a8c3e-92f1-4b6a-b0c2-${hex}`, name: `vm-${i}`, pool: if i % 2 == 0 { \"A\" } else { \"B\" } });\n"
+            "    }\n"
+            "});\n"
+        )
+    times = []
+    for _ in range(3 if quick else 5):
+        db = os.path.join(tmp, "bulk.db")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.remove(db + suffix)
+        env = dict(os.environ, VGPU_DB=db, VGPU_SCRIPTS="/nonexistent")
+        subprocess.run([BIN, "list-pools"], env=env, stdout=subprocess.DEVNULL, check=True)
+        t, code = run([BIN, "run", script], env)
+        if code != 0:
+            sys.exit("bulk registration failed")
+        times.append(t * 1000)
+    json_ms, rss = measure([BIN, "--json", "list-vms"], 5 if quick else 20, env)
+    print()
+    print("| bulk | ms | peak RSS (MiB) |")
+    print("|---|---:|---:|")
+    print(f"| `vgpu-admin run bulk.rhai`: 10,000 registrations in one transaction | {statistics.median(times):.0f} | - |")
+    print(f"| then `vgpu-admin --json list-vms` on them | {json_ms:.1f} | {rss:.1f} |")
+
+
 def main():
     quick = "--quick" in sys.argv
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -180,6 +214,7 @@ def main():
                 sys.stdout.flush()
         xe_workloads(tmp, quick)
         hook_workload(tmp, quick)
+        bulk_workload(tmp, quick)
         print()
         sys.stdout.flush()
         subprocess.run(["cargo", "bench", "--quiet", "--bench", "completion"], cwd=ROOT, check=True)

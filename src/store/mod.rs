@@ -469,10 +469,18 @@ impl Store {
         // The same checks as the preview, inside the transaction: nobody can slip in between.
         let row = self.preview_register(vm)?;
         tx.conn
-            .execute(
+            .prepare_cached(
                 "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![row.vm_id, row.vm_uuid, row.vm_name, row.pool_id, row.priority_level],
             )
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    row.vm_id,
+                    row.vm_uuid,
+                    row.vm_name,
+                    row.pool_id,
+                    row.priority_level
+                ])
+            })
             .map_err(|e| self.constraint_error(e, row.vm_id, &row.vm_uuid))?;
         tx.commit().map_err(|e| self.classify(e))?;
         self.vm(vm.uuid.as_str())?
@@ -571,11 +579,25 @@ impl Store {
 
 /// The next free vm-id: one above the highest, or the lowest gap once the top is reached.
 fn next_free_vm_id(conn: &Connection) -> rusqlite::Result<Result<i64, StoreError>> {
-    let max: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(CAST(vm_id AS INTEGER)), 0) FROM vms",
-        [],
-        |r| r.get(0),
-    )?;
+    // MAX(vm_id) is answered from the unique index on vm_id; only a database holding a
+    // non-integer vm_id (the earlier tool checked nothing) needs the slow, converting scan.
+    let top: Option<i64> = conn
+        .prepare_cached("SELECT MAX(vm_id) FROM vms")?
+        .query_row([], |r| {
+            Ok(match r.get_ref(0)? {
+                rusqlite::types::ValueRef::Integer(n) => Some(n),
+                rusqlite::types::ValueRef::Null => Some(0),
+                _ => None,
+            })
+        })?;
+    let max = match top {
+        Some(n) => n,
+        None => conn.query_row(
+            "SELECT COALESCE(MAX(CAST(vm_id AS INTEGER)), 0) FROM vms",
+            [],
+            |r| r.get(0),
+        )?,
+    };
     if max < MAX_VM_ID {
         return Ok(Ok(max.max(0) + 1));
     }
@@ -700,6 +722,23 @@ mod tests {
         assert_eq!(store.next_vm_id().unwrap(), 2);
         let auto = store.register(&new_vm(4, None)).unwrap();
         assert_eq!(auto.vm_id, 2);
+    }
+
+    #[test]
+    fn next_vm_id_copes_with_a_text_vm_id_left_by_the_earlier_tool() {
+        let (_dir, store) = store();
+        store.register(&new_vm(1, Some(41))).unwrap();
+        store
+            .conn
+            .execute(
+                "INSERT INTO vms (vm_id, vm_uuid) VALUES ('abc', 'legacy')",
+                [],
+            )
+            .unwrap();
+        assert_eq!(store.next_vm_id().unwrap(), 42);
+        let rows = store.vms(VmFilter::default()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().any(|r| r.problem().is_some()));
     }
 
     #[test]
