@@ -159,6 +159,15 @@ pub fn command_tree(commands: &[ScriptCommand]) -> Command {
                 )),
         )
         .arg(
+            Arg::new("script-timeout")
+                .long("script-timeout")
+                .global(true)
+                .value_name("SECONDS")
+                .env("VGPU_SCRIPT_TIMEOUT")
+                .value_parser(clap::value_parser!(u64).range(1..=86_400))
+                .help("How long a script may compute, waits for xe and answers not counted [default: 60]"),
+        )
+        .arg(
             Arg::new("dry-run")
                 .long("dry-run")
                 .global(true)
@@ -454,6 +463,9 @@ fn host_config(matches: &ArgMatches) -> HostConfig {
     config.dry_run = matches.get_flag("dry-run");
     if let Some(xe) = matches.get_one::<String>("xe") {
         config.xe_program = xe.into();
+    }
+    if let Some(secs) = matches.get_one::<u64>("script-timeout") {
+        config.limits.max_time = std::time::Duration::from_secs(*secs);
     }
     if let Some(secs) = matches.get_one::<u64>("xe-timeout") {
         config.xe_timeout = std::time::Duration::from_secs(*secs);

@@ -107,6 +107,14 @@ fn runaway_recursion_and_huge_data_are_stopped() {
     env.run(&["run", huge.to_str().unwrap()])
         .code(1)
         .stderr_has("script stopped: Length of string grew beyond its limit");
+    let array = env.file("array.rhai", "let a = [];\nloop { a.push(1); }\n");
+    // Each push re-measures the array, so the operation count alone would take minutes: the
+    // script's time limit stops it.
+    let start = std::time::Instant::now();
+    env.run(&["--script-timeout=2", "run", array.to_str().unwrap()])
+        .code(1)
+        .stderr_has("script stopped: it ran longer than 2 s");
+    assert!(start.elapsed().as_secs() < 30);
 }
 
 #[test]

@@ -60,6 +60,10 @@ pub struct Limits {
     pub max_array_size: usize,
     /// Entries in one object map.
     pub max_map_size: usize,
+    /// Wall-clock time a script may run, not counting the time spent waiting for xe or for an
+    /// answer at a prompt. Catches what the operation count cannot (operations that each take
+    /// long, like growing a huge array).
+    pub max_time: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -70,6 +74,7 @@ impl Default for Limits {
             max_string_size: 16 * 1024 * 1024,
             max_array_size: 1_000_000,
             max_map_size: 100_000,
+            max_time: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct Context {
     sources: RefCell<HashMap<String, Rc<str>>>,
     exit_status: std::cell::Cell<crate::exit::Status>,
     xe_timeout: std::cell::Cell<Option<std::time::Duration>>,
+    clock: std::cell::Cell<Option<std::time::Instant>>,
+    waited: std::cell::Cell<std::time::Duration>,
 }
 
 impl Context {
@@ -93,6 +100,8 @@ impl Context {
             sources: RefCell::new(HashMap::new()),
             exit_status: std::cell::Cell::new(crate::exit::Status::Success),
             xe_timeout: std::cell::Cell::new(None),
+            clock: std::cell::Cell::new(None),
+            waited: std::cell::Cell::new(std::time::Duration::ZERO),
         })
     }
 
@@ -112,6 +121,27 @@ impl Context {
         }
         *self.store.borrow_mut() = Some(store.clone());
         Ok(store)
+    }
+
+    /// Starts timing a script run (see [`Limits::max_time`]).
+    pub fn start_clock(&self) {
+        self.clock.set(Some(std::time::Instant::now()));
+        self.waited.set(std::time::Duration::ZERO);
+    }
+
+    /// Time the current script has run, less the time it waited for xe or an answer.
+    pub fn script_time(&self) -> std::time::Duration {
+        self.clock.get().map_or(std::time::Duration::ZERO, |start| {
+            start.elapsed().saturating_sub(self.waited.get())
+        })
+    }
+
+    /// Runs `wait` (an xe call, a prompt) without counting its time against the script.
+    pub fn waiting<T>(&self, wait: impl FnOnce() -> T) -> T {
+        let start = std::time::Instant::now();
+        let result = wait();
+        self.waited.set(self.waited.get() + start.elapsed());
+        result
     }
 
     /// Sets the exit status the run ends with when the script finishes normally.
@@ -165,6 +195,10 @@ impl Context {
     /// Asks `question` on the terminal (or reads the answer from piped stdin): `yes`/`y` is yes,
     /// anything else or end of input is no. With `--yes`, answers yes without reading.
     pub fn confirm(&self, question: &str) -> bool {
+        self.waiting(|| self.ask(question))
+    }
+
+    fn ask(&self, question: &str) -> bool {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "{question}");
         if self.config.yes || self.config.dry_run {

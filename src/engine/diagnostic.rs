@@ -90,7 +90,10 @@ fn describe(error: &EvalAltResult, ctx: &Context) -> String {
         EvalAltResult::ErrorDataTooLarge(what, _) => {
             format!("script stopped: {what} grew beyond its limit")
         }
-        EvalAltResult::ErrorTerminated(_, _) => "script stopped: its time limit was reached".into(),
+        EvalAltResult::ErrorTerminated(_, _) => format!(
+            "script stopped: it ran longer than {} s (not counting waits for xe or answers)",
+            ctx.config.limits.max_time.as_secs()
+        ),
         EvalAltResult::ErrorRuntime(value, _) => format!("script error: {value}"),
         other => {
             // Rhai's own text ends with " (line x, position y)": the excerpt says that better.

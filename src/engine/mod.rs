@@ -122,6 +122,15 @@ impl Host {
             .on_print(output::stdout_line)
             .on_debug(|text, _, _| output::stderr_line(text));
         engine.set_module_resolver(resolver::StdlibResolver::new(catalog.clone(), ctx.clone()));
+        let clock = ctx.clone();
+        engine.on_progress(move |operations| {
+            // Every 64 operations: has the script used up its time?
+            if operations % 64 == 0 && clock.script_time() > limits.max_time {
+                Some(Dynamic::from("time limit"))
+            } else {
+                None
+            }
+        });
         register_types(&mut engine);
 
         let mut builder = api::ApiBuilder::default();
@@ -228,6 +237,7 @@ impl Host {
             .map_err(|e| diagnostic::parse(&self.ctx, &e, source))?;
         ast.set_source(source);
         let combined = functions.merge(&ast);
+        self.ctx.start_clock();
         let value = self
             .engine
             .eval_ast_with_scope::<Dynamic>(scope, &combined)
@@ -265,6 +275,7 @@ impl Host {
             scope.push_constant(name, value);
         }
         let ast = self.compile(script)?;
+        self.ctx.start_clock();
         match self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast) {
             Ok(value) => Ok(value),
             Err(e) => match *e {
@@ -276,6 +287,7 @@ impl Host {
 
     fn run(&self, script: &Script, mut scope: Scope) -> Result<(), Failure> {
         let ast = self.compile(script)?;
+        self.ctx.start_clock();
         let name = script.source_name();
         let value = match self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast) {
             Ok(value) => value,

@@ -47,7 +47,7 @@ fn change(
         return Ok(());
     }
     let _spinner = waiting.map(|m| Spinner::start(&m, !ctx.config.json));
-    ctx.xe().call(&args).map_err(HostError::xe)
+    ctx.waiting(|| ctx.xe().call(&args)).map_err(HostError::xe)
 }
 
 /// Registers `xe::`.
