@@ -584,7 +584,13 @@ Modules
 
 Limits
   A script stops with an error after 20,000,000 operations, 64 nested calls, a 16 MiB string,
-  an array of 1,000,000 items or a map of 100,000 entries.";
+  an array of 1,000,000 items, a map of 100,000 entries, or 60 s of run time (--script-timeout;
+  waits for xe and for answers do not count).
+
+Other constants
+  DRY_RUN  bool    --dry-run was given: changing host functions only say what they would do
+  In hooks: VM_UUID, REASON, DOM_ID, POLICY (warn or enforce); the value the hook script returns
+  is the hook's exit status.";
 
 fn print_api(host: &Host) -> Result<(), Failure> {
     if host.context().config.json {
