@@ -519,3 +519,21 @@ fn dry_run_prints_the_exact_calls_and_changes_nothing() {
     assert_eq!(env.db_bytes(), before);
     assert_eq!(env.vm_count(), 1);
 }
+
+#[test]
+fn changing_commands_print_one_json_document_with_json() {
+    let env = Env::new();
+    let u = uuid(1);
+    env.host_vm(vm(&u, "win10", "running", None));
+    let out = env.run(&["--json", "register-vm", "--vm-uuid", &u, "--no-restart"]);
+    out.code(0).stderr_has("VM registered successfully:");
+    assert_eq!(out.json()["vm_id"], 1);
+    let out = env.run(&["--json", "--yes", "set-pool", "--vm-uuid", &u, "--pool=B"]);
+    out.code(0)
+        .stderr_has("Do you want to apply these settings? (yes/no): yes (--yes)")
+        .stderr_has("Stopping VM win10");
+    assert_eq!(out.json()["pool_id"], "B");
+    let out = env.run(&["--json", "--dry-run", "remove-vm", "--vm-uuid", &u]);
+    out.code(0).stderr_has("dry run: would delete from vms");
+    assert_eq!(out.json()["vm_uuid"], u);
+}

@@ -175,9 +175,14 @@ impl Context {
         self.xe_timeout.set(Some(timeout));
     }
 
-    /// Prints what a dry run would do, on stdout, marked as such.
+    /// Prints what a dry run would do, marked as such (on stderr under `--json`).
     pub fn dry_run_note(&self, what: &str) {
-        crate::output::stdout_line(&format!("dry run: would {what}"));
+        let line = format!("dry run: would {what}");
+        if self.config.json {
+            crate::output::stderr_line(&line);
+        } else {
+            crate::output::stdout_line(&line);
+        }
     }
 
     /// Remembers a script's source text under `name`, for error excerpts.
@@ -199,7 +204,12 @@ impl Context {
     }
 
     fn ask(&self, question: &str) -> bool {
-        let mut out = std::io::stdout().lock();
+        // With --json, stdout carries only the JSON document: the dialogue goes to stderr.
+        let mut out: Box<dyn Write> = if self.config.json {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        };
         let _ = write!(out, "{question}");
         if self.config.yes || self.config.dry_run {
             let why = if self.config.yes {
@@ -211,17 +221,16 @@ impl Context {
             return true;
         }
         let _ = out.flush();
-        drop(out);
         let mut answer = String::new();
         match std::io::stdin().lock().read_line(&mut answer) {
             Ok(0) | Err(_) => {
-                println!();
+                let _ = writeln!(out);
                 false
             }
             Ok(_) => {
                 // A terminal echoed the answer; piped input did not: show it, for the log.
                 if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                    println!("{}", answer.trim_end());
+                    let _ = writeln!(out, "{}", answer.trim_end());
                 }
                 matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y")
             }
