@@ -201,3 +201,37 @@ fn completion_scripts_and_the_man_page_include_admin_commands() {
         .stdout_has("site\\-report");
     env.run(&["completions", "tcsh"]).code(2);
 }
+
+#[test]
+fn a_terminal_shows_a_spinner_while_a_vm_stops_and_an_unwritable_history_is_a_warning() {
+    let env = Env::new();
+    let u = uuid(1);
+    env.host_vm(HostVm {
+        uuid: &u,
+        name: "win10",
+        power: "running",
+        args: None,
+    });
+    env.seed(&[(7, &u, Some("win10"), "A", 2)]);
+    // The history's folder is a file: saving fails, the shell only warns.
+    std::fs::write(env.dir.path().join("state"), "not a directory").unwrap();
+    let mut cmd = env.command(["shell"]);
+    cmd.env("XDG_STATE_HOME", env.dir.path().join("state"))
+        .env("TERM", "xterm")
+        .env("FAKE_XE_DELAY_MS", "400");
+    let options = rexpect::reader::Options::new().timeout_ms(Some(20_000));
+    let mut p = rexpect::session::spawn_with_options(cmd, options).unwrap();
+    p.exp_string("vgpu> ").unwrap();
+    p.send_line(&format!("set-pool --vm-uuid={u} --pool=B --yes"))
+        .unwrap();
+    p.exp_string(&format!("Stopping VM {u}... 0.")).unwrap();
+    p.exp_string("VM configuration updated successfully.")
+        .unwrap();
+    p.exp_string("vgpu> ").unwrap();
+    p.send_line("exit").unwrap();
+    p.exp_string("warning: cannot save the shell history")
+        .unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(env.power(&u), "running");
+    assert_eq!(env.row(&u).unwrap().1, "B");
+}
