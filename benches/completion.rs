@@ -9,12 +9,8 @@ fn main() {
     let commands: Vec<CommandInfo> = Catalog::new(None)
         .commands()
         .expect("bundled commands")
-        .into_iter()
-        .map(|c| CommandInfo {
-            name: c.name,
-            options: c.spec.options,
-            about: c.spec.about,
-        })
+        .iter()
+        .map(CommandInfo::from)
         .collect();
     let api = vec!["vms::list".to_string(), "vms::register".to_string()];
     let c = Completions::new(commands, api, Box::new(Vec::new));

@@ -15,12 +15,8 @@ fn completions(loads: Rc<Cell<u32>>) -> Completions {
     let commands: Vec<CommandInfo> = catalog
         .commands()
         .unwrap()
-        .into_iter()
-        .map(|c| CommandInfo {
-            name: c.name,
-            options: c.spec.options,
-            about: c.spec.about,
-        })
+        .iter()
+        .map(CommandInfo::from)
         .collect();
     let api = [
         "vms::list",

@@ -26,6 +26,16 @@ pub struct CommandInfo {
     pub about: String,
 }
 
+impl From<&crate::scripts::Command> for CommandInfo {
+    fn from(c: &crate::scripts::Command) -> Self {
+        CommandInfo {
+            name: c.name.clone(),
+            options: c.spec.options.clone(),
+            about: c.spec.about.clone(),
+        }
+    }
+}
+
 /// The global options, usable on any command line.
 pub const GLOBAL_FLAGS: &[&str] = &["--json", "--yes", "--dry-run"];
 

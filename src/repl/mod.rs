@@ -80,14 +80,7 @@ pub fn history_path() -> Option<PathBuf> {
 
 /// The commands completion and `help` know.
 fn command_infos(commands: &[ScriptCommand]) -> Vec<CommandInfo> {
-    let mut infos: Vec<CommandInfo> = commands
-        .iter()
-        .map(|c| CommandInfo {
-            name: c.name.clone(),
-            options: c.spec.options.clone(),
-            about: c.spec.about.clone(),
-        })
-        .collect();
+    let mut infos: Vec<CommandInfo> = commands.iter().map(CommandInfo::from).collect();
     infos.extend(BUILTINS.iter().map(|(name, about)| CommandInfo {
         name: name.to_string(),
         options: Vec::new(),
