@@ -96,9 +96,9 @@ fn a_terminal_session_completes_runs_remembers_and_continues_lines() {
 }
 
 #[test]
-fn help_and_exit_in_a_terminal_session() {
+fn a_bare_vgpu_admin_on_a_terminal_opens_the_shell_with_help_and_exit() {
     let env = Env::new();
-    let mut p = pty(&env, &["shell"]);
+    let mut p = pty(&env, &[]);
     p.exp_string("vgpu> ").unwrap();
     p.send_line("help").unwrap();
     p.exp_string("register-vm").unwrap();
