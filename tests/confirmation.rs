@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{uuid, Env, HostVm};
+use common::{uuid, vm, Env};
 
 const OLD_ARGS: &str = "-device vgpu-stub,pool_id=A,priority=medium,vm_id=3";
 const NEW_ARGS: &str = "-device vgpu-stub,pool_id=B,priority=medium,vm_id=3";
@@ -12,13 +12,7 @@ const NEW_ARGS: &str = "-device vgpu-stub,pool_id=B,priority=medium,vm_id=3";
 fn running_vm() -> (Env, String) {
     let env = Env::new();
     let u = uuid(1);
-    env.host_vm(HostVm {
-        uuid: &u,
-        name: "win10",
-        power: "running",
-        args: Some(OLD_ARGS),
-    });
-    env.seed(&[(3, &u, Some("win10"), "A", 1)]);
+    env.registered(vm(&u, "win10", "running", Some(OLD_ARGS)), 3, "A", 1);
     (env, u)
 }
 

@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{uuid, Env, HostVm};
+use common::{uuid, vm, Env, HostVm};
 
 const OLD: &str = "-usb -device vgpu-stub,pool_id=A,priority=medium,vm_id=3";
 const NEW: &str = "-usb -device vgpu-stub,pool_id=B,priority=medium,vm_id=3";
@@ -156,13 +156,7 @@ fn remove_vm_faults() {
 fn after_a_failed_change_the_vm_boots_with_its_previous_configuration() {
     let env = Env::new();
     let u = uuid(1);
-    env.host_vm(HostVm {
-        uuid: &u,
-        name: "win10",
-        power: "running",
-        args: Some(OLD),
-    });
-    env.seed(&[(3, &u, Some("win10"), "A", 1)]);
+    env.registered(vm(&u, "win10", "running", Some(OLD)), 3, "A", 1);
     env.fault(
         "vm-param-set",
         Some(&u),

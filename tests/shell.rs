@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{uuid, Env, HostVm};
+use common::{uuid, vm, Env};
 use std::os::unix::fs::PermissionsExt;
 
 fn pty(env: &Env, args: &[&str]) -> rexpect::session::PtySession {
@@ -131,13 +131,7 @@ fn piped_input_runs_each_line_and_stops_at_the_first_failure() {
 
     // Multi-line Rhai and a confirmation answered by the next line, as if typed.
     let u = uuid(2);
-    env.host_vm(HostVm {
-        uuid: &u,
-        name: "db",
-        power: "running",
-        args: None,
-    });
-    env.seed(&[(8, &u, Some("db"), "A", 1)]);
+    env.registered(vm(&u, "db", "running", None), 8, "A", 1);
     let script = format!("fn pool_of(id) {{\n  vms::get(id).pool_id\n}}\nset-pool --vm-uuid={u} --pool=B\nyes\nprint(pool_of(\"{u}\"));\n");
     env.run_with_input(&["shell"], &script)
         .code(0)
@@ -206,13 +200,7 @@ fn completion_scripts_and_the_man_page_include_admin_commands() {
 fn a_terminal_shows_a_spinner_while_a_vm_stops_and_an_unwritable_history_is_a_warning() {
     let env = Env::new();
     let u = uuid(1);
-    env.host_vm(HostVm {
-        uuid: &u,
-        name: "win10",
-        power: "running",
-        args: None,
-    });
-    env.seed(&[(7, &u, Some("win10"), "A", 2)]);
+    env.registered(vm(&u, "win10", "running", None), 7, "A", 2);
     // The history's folder is a file: saving fails, the shell only warns.
     std::fs::write(env.dir.path().join("state"), "not a directory").unwrap();
     let mut cmd = env.command(["shell"]);

@@ -4,17 +4,8 @@
 
 mod common;
 
-use common::{fake_xe, uuid, Env, HostVm};
+use common::{fake_xe, uuid, vm, Env, HostVm};
 use std::process::Command;
-
-fn vm<'a>(uuid: &'a str, name: &'a str, power: &'a str) -> HostVm<'a> {
-    HostVm {
-        uuid,
-        name,
-        power,
-        args: None,
-    }
-}
 
 #[test]
 fn a_missing_xe_is_its_own_clear_error() {
@@ -30,7 +21,7 @@ fn a_missing_xe_is_its_own_clear_error() {
 fn xe_errors_are_quoted_by_their_first_line() {
     let env = Env::new();
     let u = uuid(1);
-    env.host_vm(vm(&u, "web", "running"));
+    env.host_vm(vm(&u, "web", "running", None));
     let script = env.file("start.rhai", &format!("xe::start(\"{u}\");"));
     env.run(&["run", script.to_str().unwrap()])
         .code(1)
@@ -56,7 +47,7 @@ fn xe_errors_are_quoted_by_their_first_line() {
 fn values_with_newlines_never_reach_xe() {
     let env = Env::new();
     let u = uuid(1);
-    env.host_vm(vm(&u, "web", "halted"));
+    env.host_vm(vm(&u, "web", "halted", None));
     let script = env.file(
         "nl.rhai",
         &format!("xe::set_device_model_args(\"{u}\", \"-usb\\n-device evil\");"),
@@ -71,7 +62,7 @@ fn values_with_newlines_never_reach_xe() {
 #[test]
 fn a_hanging_xe_is_stopped_at_the_timeout() {
     let env = Env::new();
-    env.host_vm(vm(&uuid(1), "web", "halted"));
+    env.host_vm(vm(&uuid(1), "web", "halted", None));
     let mut cmd = env.command(["--xe-timeout=1", "scan-vms"]);
     cmd.env("FAKE_XE_DELAY_MS", "5000");
     let start = std::time::Instant::now();
@@ -98,7 +89,7 @@ fn names_with_shell_metacharacters_round_trip_and_run_nothing() {
         "  spaced  ",
     ];
     for (i, name) in names.iter().enumerate() {
-        env.host_vm(vm(&uuid(i as u32 + 1), name, "halted"));
+        env.host_vm(vm(&uuid(i as u32 + 1), name, "halted", None));
     }
     let script = env.file("names.rhai", "for vm in xe::vms() { print(vm.name); }");
     let mut cmd = env.command(["run", script.to_str().unwrap()]);
@@ -124,7 +115,7 @@ fn names_with_shell_metacharacters_round_trip_and_run_nothing() {
 #[test]
 fn the_control_domain_is_never_listed() {
     let env = Env::new();
-    env.host_vm(vm(&uuid(1), "web", "halted"));
+    env.host_vm(vm(&uuid(1), "web", "halted", None));
     let script = env.file("count.rhai", "print(xe::vms().len());");
     env.run(&["run", script.to_str().unwrap()])
         .code(0)
@@ -240,7 +231,7 @@ fn the_fake_xe_speaks_the_documented_formats() {
 fn concurrent_registrations_without_a_vm_id_get_different_ids() {
     let env = Env::new();
     for i in 1..=6 {
-        env.host_vm(vm(&uuid(i), &format!("vm{i}"), "halted"));
+        env.host_vm(vm(&uuid(i), &format!("vm{i}"), "halted", None));
     }
     env.run(&["list-pools"]).code(0);
     let children: Vec<_> = (1..=6)

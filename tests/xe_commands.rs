@@ -3,16 +3,7 @@
 
 mod common;
 
-use common::{uuid, Env, HostVm};
-
-fn vm<'a>(uuid: &'a str, name: &'a str, power: &'a str, args: Option<&'a str>) -> HostVm<'a> {
-    HostVm {
-        uuid,
-        name,
-        power,
-        args,
-    }
-}
+use common::{uuid, vm, Env};
 
 fn list_call(filter: &str) -> Vec<String> {
     let mut call = vec!["vm-list".to_string()];

@@ -31,6 +31,11 @@ use values::VmList;
 #[derive(Debug, Clone)]
 pub struct HostError(pub Failure, pub &'static str);
 
+/// A uuid argument of a host function, checked (a malformed one is an exit-status-2 error).
+pub(crate) fn uuid_arg(uuid: &str) -> Result<crate::model::VmUuid, Box<EvalAltResult>> {
+    crate::model::VmUuid::parse(uuid).map_err(HostError::model)
+}
+
 impl HostError {
     /// Wraps `failure` as a Rhai run-time error of kind `error`.
     pub fn boxed(failure: Failure) -> Box<EvalAltResult> {

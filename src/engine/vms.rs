@@ -103,10 +103,6 @@ fn describe(row: &crate::store::VmRecord) -> String {
     )
 }
 
-fn uuid_of(uuid: &str) -> Result<VmUuid, Box<EvalAltResult>> {
-    VmUuid::parse(uuid).map_err(HostError::model)
-}
-
 /// Registers `vms::`.
 pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     host_fn!(api, ctx, "vms",
@@ -137,7 +133,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// The VM registered under `uuid` (any case), as a map, or `()` when it is not registered.
     /// A malformed uuid is an error.
     fn get(ctx, uuid: &str) -> Rr<Dynamic> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         let vm = ctx.store_for_script()?.vm(uuid.as_str()).map_err(HostError::store)?;
         Ok(vm.map_or(Dynamic::UNIT, |vm| Dynamic::from_map(vm_map(&vm))))
     });
@@ -172,7 +168,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// is refused, exit status 2). Returns the VM's map after the change. Under `--dry-run`
     /// it prints the change and returns the map it would leave.
     fn update(ctx, uuid: &str, changes: Map) -> Rr<Map> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         let changes = changes_of(&changes)?;
         let store = ctx.store_for_script()?;
         if ctx.config.dry_run {
@@ -187,7 +183,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// Checks a change like `vms::update` does and returns the VM map it would leave,
     /// changing nothing. Use it to validate before stopping a VM.
     fn preview_update(ctx, uuid: &str, changes: Map) -> Rr<Map> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         let changes = changes_of(&changes)?;
         let row = ctx.store_for_script()?.preview_update(uuid.as_str(), &changes).map_err(HostError::store)?;
         Ok(vm_map(&row))
@@ -196,7 +192,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// Deletes a VM's registration and returns the map it had. Not registered: error (exit 3).
     /// Under `--dry-run` it prints the row it would delete.
     fn remove(ctx, uuid: &str) -> Rr<Map> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         let store = ctx.store_for_script()?;
         let row = store.vm(uuid.as_str()).map_err(HostError::store)?.ok_or_else(|| {
             HostError::store(crate::store::StoreError::NotRegistered(uuid.to_string()))

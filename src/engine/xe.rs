@@ -5,7 +5,6 @@
 use super::api::{host_fn, ApiBuilder};
 use super::context::Context;
 use super::HostError;
-use crate::model::VmUuid;
 use crate::output::Spinner;
 use crate::xe::{HostVm, Xe};
 use rhai::{Array, Dynamic, EvalAltResult, Map};
@@ -30,10 +29,6 @@ pub fn host_vm_map(vm: &HostVm) -> Map {
         .collect();
     m.insert("platform".into(), platform.into());
     m
-}
-
-fn uuid_of(uuid: &str) -> Result<VmUuid, Box<EvalAltResult>> {
-    VmUuid::parse(uuid).map_err(HostError::model)
 }
 
 /// Runs a changing `xe` call, or prints it under `--dry-run`.
@@ -63,7 +58,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// One VM of this host by uuid (see `xe::vms`), or `()` when the host has no such VM:
     /// one call.
     fn vm(ctx, uuid: &str) -> Rr<Dynamic> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         let vm = ctx.xe().vm(uuid.as_str()).map_err(HostError::xe)?;
         Ok(vm.map_or(Dynamic::UNIT, |v| Dynamic::from_map(host_vm_map(&v))))
     });
@@ -77,39 +72,39 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// The VM's `platform:device-model-args`, or `()` when it is not set: one
     /// `xe vm-param-get` call.
     fn device_model_args(ctx, uuid: &str) -> Rr<Dynamic> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         let args = ctx.xe().device_model_args(uuid.as_str()).map_err(HostError::xe)?;
         Ok(args.map_or(Dynamic::UNIT, Dynamic::from))
     });
     host_fn!(api, ctx, "xe",
     /// Sets the VM's `platform:device-model-args` to `value` (takes effect at its next start).
     fn set_device_model_args(ctx, uuid: &str, value: &str) -> Rr<()> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         change(ctx, Xe::set_device_model_args_call(uuid.as_str(), value), None)
     });
     host_fn!(api, ctx, "xe",
     /// Removes the key `device-model-args` from the VM's platform map.
     fn remove_device_model_args(ctx, uuid: &str) -> Rr<()> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         change(ctx, Xe::remove_device_model_args_call(uuid.as_str()), None)
     });
     host_fn!(api, ctx, "xe",
     /// Starts the VM and returns when it is running (a spinner shows the wait on a terminal).
     fn start(ctx, uuid: &str) -> Rr<()> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         change(ctx, Xe::start_call(uuid.as_str()), Some(format!("Starting VM {uuid}...")))
     });
     host_fn!(api, ctx, "xe",
     /// Shuts the VM down cleanly and returns when it is halted. When the guest cannot do a
     /// clean shutdown the error's `kind` is `"shutdown_refused"`.
     fn shutdown(ctx, uuid: &str) -> Rr<()> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         change(ctx, Xe::shutdown_call(uuid.as_str(), false), Some(format!("Stopping VM {uuid}...")))
     });
     host_fn!(api, ctx, "xe",
     /// Shuts the VM down, forced (`force = true`, like pulling the plug) or cleanly.
     fn shutdown(ctx, uuid: &str, force: bool) -> Rr<()> {
-        let uuid = uuid_of(uuid)?;
+        let uuid = super::uuid_arg(uuid)?;
         let what = if force { "Forcing VM" } else { "Stopping VM" };
         change(ctx, Xe::shutdown_call(uuid.as_str(), force), Some(format!("{what} {uuid} off...")))
     });

@@ -28,6 +28,16 @@ pub struct HostVm<'a> {
     pub args: Option<&'a str>,
 }
 
+/// A VM for the fake host.
+pub fn vm<'a>(uuid: &'a str, name: &'a str, power: &'a str, args: Option<&'a str>) -> HostVm<'a> {
+    HostVm {
+        uuid,
+        name,
+        power,
+        args,
+    }
+}
+
 /// The fake xe binary built with the package.
 pub fn fake_xe() -> PathBuf {
     assert_cmd::cargo::cargo_bin("fake-xe")
@@ -127,6 +137,14 @@ impl Env {
             }));
         self.save_host(&state);
         self
+    }
+
+    /// A VM that is both on the fake host and registered (its name stored), in `pool` with
+    /// priority level `priority` and `vm_id`.
+    pub fn registered(&self, vm: HostVm<'_>, vm_id: i64, pool: &str, priority: i64) {
+        let (uuid, name) = (vm.uuid.to_string(), vm.name.to_string());
+        self.host_vm(vm);
+        self.seed(&[(vm_id, &uuid, Some(&name), pool, priority)]);
     }
 
     /// Changes one attribute of a fake host VM (`pv_drivers`, `ignores_shutdown`, ...).
