@@ -18,6 +18,8 @@ pub mod hook;
 pub mod install;
 pub mod model;
 pub mod output;
+pub mod process;
+pub mod qemu;
 pub mod repl;
 pub mod scripts;
 pub mod store;

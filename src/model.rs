@@ -30,7 +30,7 @@ pub enum ModelError {
     #[error("invalid vm-id '{0}': expected a whole number from 1 to 2147483647")]
     VmId(String),
     /// A setting that does not exist.
-    #[error("unknown setting '{0}': expected hook_policy or hook_time_limit")]
+    #[error("unknown setting '{0}': expected hook_policy, hook_time_limit or device_driver")]
     UnknownSetting(String),
     /// A setting value that is not allowed.
     #[error("invalid value '{value}' for {key}: expected {expected}")]
@@ -62,6 +62,24 @@ pub fn shown(value: &str) -> String {
     } else {
         escaped
     }
+}
+
+/// Shows text that came from outside (a VM's name-label, device-model-args, xe's messages) on a
+/// terminal safely: every control character (newline, escape, ...) is written as an escape
+/// (`\n`, `\u{1b}`), so that the text stays on its line and cannot drive the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A vGPU pool: A or B.
@@ -267,6 +285,93 @@ impl fmt::Display for VmName {
     }
 }
 
+impl VmName {
+    /// The name to store for a VM whose name-label is `label`: control characters escaped (see
+    /// [`printable`]) and cut to [`MAX_NAME_CHARS`] characters, so that any VM can be registered.
+    /// `None` for an empty label. The flag is true when the stored name differs from the label.
+    pub fn from_label(label: &str) -> (Option<VmName>, bool) {
+        let escaped = printable(label);
+        let stored: String = escaped.chars().take(MAX_NAME_CHARS).collect();
+        let changed = stored != label;
+        (VmName::parse(&stored).ok(), changed)
+    }
+}
+
+/// The name of the vGPU device in QEMU. A site's QEMU has one of the two; vgpu-admin recognises
+/// both in existing values and writes the site's (see the `device_driver` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Driver {
+    /// `vgpu-stub`, the original name and the default.
+    Stub,
+    /// `vgpu-cuda`, the name of the device since February 2026.
+    Cuda,
+}
+
+impl Driver {
+    /// Both names, the default first.
+    pub const ALL: [Driver; 2] = [Driver::Stub, Driver::Cuda];
+
+    /// The driver written when the site has not chosen one.
+    pub const DEFAULT: Driver = Driver::Stub;
+
+    /// Parses an admin's choice (any case).
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str().eq_ignore_ascii_case(input))
+            .ok_or_else(|| ModelError::Setting {
+                key: "device_driver",
+                value: shown(input),
+                expected: "vgpu-stub or vgpu-cuda",
+            })
+    }
+
+    /// The driver a `-device` argument names, compared exactly as QEMU compares names.
+    pub fn from_device_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+
+    /// The QEMU driver name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::Stub => "vgpu-stub",
+            Driver::Cuda => "vgpu-cuda",
+        }
+    }
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A VM's power state as xe reports it. Only these four exist; anything else is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerState {
+    /// Not running: a change applies at its next start.
+    Halted,
+    /// Running: a change needs a restart.
+    Running,
+    /// Paused: its QEMU process lives on; a change waits for a restart.
+    Paused,
+    /// Suspended: its saved device state must not change underneath it.
+    Suspended,
+}
+
+impl PowerState {
+    /// Parses xe's lowercase word.
+    pub fn parse(input: &str) -> Option<Self> {
+        Some(match input {
+            "halted" => PowerState::Halted,
+            "running" => PowerState::Running,
+            "paused" => PowerState::Paused,
+            "suspended" => PowerState::Suspended,
+            _ => return None,
+        })
+    }
+}
+
 /// What the vm-pre-start hook does when a VM's args differ from the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookPolicy {
@@ -314,6 +419,7 @@ pub const MAX_HOOK_TIME_LIMIT: u64 = 300;
 pub fn validate_setting(key: &str, value: &str) -> Result<String, ModelError> {
     match key {
         "hook_policy" => HookPolicy::parse(value).map(|p| p.as_str().to_string()),
+        "device_driver" => Driver::parse(value).map(|d| d.as_str().to_string()),
         "hook_time_limit" => value
             .parse::<u64>()
             .ok()

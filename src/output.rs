@@ -62,6 +62,26 @@ pub fn stdout_line(text: &str) {
     check(result);
 }
 
+/// Prints what a script prints: its lines as they are, but any other control character (an
+/// escape sequence, a carriage return) escaped, so that text from outside cannot drive the
+/// terminal.
+pub fn script_line(text: &str) {
+    let harmful = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if text.chars().any(harmful) {
+        let mut safe = String::with_capacity(text.len() + 8);
+        for c in text.chars() {
+            if harmful(c) {
+                safe.extend(c.escape_default());
+            } else {
+                safe.push(c);
+            }
+        }
+        stdout_line(&safe);
+    } else {
+        stdout_line(text);
+    }
+}
+
 /// Prints one line on stderr; errors writing to stderr are ignored (there is nowhere to report).
 pub fn stderr_line(text: &str) {
     let _ = writeln!(io::stderr().lock(), "{text}");

@@ -120,7 +120,11 @@ fn unknown_and_missing_options_are_refused() {
         &os(&["list-vms", "--pool"]),
         "a value is required for '--pool <A|B>'",
     );
-    refused(&env, &os(&["show-vm"]), "--vm-uuid <uuid>");
+    refused(
+        &env,
+        &os(&["show-vm"]),
+        "give the VM with --vm-uuid or --vm-name",
+    );
     refused(&env, &os(&["show-pool"]), "--pool-id <A|B>");
     refused(
         &env,

@@ -64,6 +64,7 @@ fn completes_commands_options_values_vms_and_api_names() {
         words(&c, "set-pool --").1,
         vec![
             "--vm-uuid=",
+            "--vm-name=",
             "--pool=",
             "--no-restart ",
             "--json ",
@@ -113,7 +114,10 @@ fn completes_commands_options_values_vms_and_api_names() {
         vec!["set-pool ", "set-priority "]
     );
     assert_eq!(loads.get(), 1, "the host's VMs are listed once and cached");
-    assert_eq!(c.hint("show-vm", 7).as_deref(), Some(" --vm-uuid <uuid>"));
+    assert_eq!(
+        c.hint("show-vm", 7).as_deref(),
+        Some(" [--vm-uuid <uuid>] [--vm-name <name>]")
+    );
 }
 
 #[test]

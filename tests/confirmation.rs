@@ -22,7 +22,8 @@ fn untouched(env: &Env, u: &str) {
     assert_eq!(env.row(u).unwrap().1, "A");
     assert_eq!(env.args(u).as_deref(), Some(OLD_ARGS));
     assert_eq!(env.power(u), "running");
-    assert_eq!(env.call_names(), vec!["vm-list"]);
+    // The VM was read (its record, then its args on their own), nothing more.
+    assert_eq!(env.call_names(), vec!["vm-list", "vm-param-get"]);
 }
 
 /// Stopped, changed and started again: the VM booted with the new args.
@@ -34,7 +35,13 @@ fn applied(env: &Env, u: &str) {
     assert_eq!(env.boots(u), vec![Some(NEW_ARGS.to_string())]);
     assert_eq!(
         env.call_names(),
-        vec!["vm-list", "vm-shutdown", "vm-param-set", "vm-start"]
+        vec![
+            "vm-list",
+            "vm-param-get",
+            "vm-shutdown",
+            "vm-param-set",
+            "vm-start"
+        ]
     );
 }
 
@@ -100,7 +107,10 @@ fn no_restart_applies_for_the_next_boot_without_stopping() {
     assert_eq!(env.args(&u).as_deref(), Some(NEW_ARGS));
     assert_eq!(env.power(&u), "running");
     assert!(env.boots(&u).is_empty());
-    assert_eq!(env.call_names(), vec!["vm-list", "vm-param-set"]);
+    assert_eq!(
+        env.call_names(),
+        vec!["vm-list", "vm-param-get", "vm-param-set"]
+    );
 }
 
 #[test]
@@ -122,11 +132,11 @@ fn a_refused_clean_shutdown_falls_back_to_a_forced_one_visibly() {
             .stdout_has("forcing the VM off.");
         let calls = env.calls();
         assert_eq!(
-            calls[1],
+            calls[2],
             vec!["vm-shutdown".to_string(), format!("uuid={u}")]
         );
         assert_eq!(
-            calls[2],
+            calls[3],
             vec![
                 "vm-shutdown".to_string(),
                 format!("uuid={u}"),
@@ -153,6 +163,12 @@ fn remove_vm_asks_before_stopping_a_running_vm() {
     assert_eq!(env.boots(&u), vec![None]);
     assert_eq!(
         env.call_names(),
-        vec!["vm-list", "vm-shutdown", "vm-param-remove", "vm-start"]
+        vec![
+            "vm-list",
+            "vm-param-get",
+            "vm-shutdown",
+            "vm-param-remove",
+            "vm-start"
+        ]
     );
 }

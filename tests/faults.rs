@@ -169,6 +169,12 @@ fn after_a_failed_change_the_vm_boots_with_its_previous_configuration() {
     assert_eq!(env.boots(&u), vec![Some(OLD.to_string())]);
     assert_eq!(
         env.call_names(),
-        vec!["vm-list", "vm-shutdown", "vm-param-set", "vm-start"]
+        vec![
+            "vm-list",
+            "vm-param-get",
+            "vm-shutdown",
+            "vm-param-set",
+            "vm-start"
+        ]
     );
 }

@@ -260,7 +260,10 @@ fn install_is_idempotent_and_uninstall_keeps_the_database() {
             "{line}"
         );
     }
-    assert!(again.stdout.contains("(schema version 3, 1 VMs)"));
+    assert!(again.stdout.contains(&format!(
+        "(schema version {}, 1 VMs)",
+        vgpu_admin::store::latest_version()
+    )));
     let wrapper = std::fs::read_to_string(inst.wrapper()).unwrap();
     assert!(wrapper.starts_with("#!/bin/sh\n"));
     assert!(wrapper.contains(&format!(

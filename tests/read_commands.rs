@@ -128,7 +128,7 @@ fn list_vms_json_has_the_stable_field_names() {
         json!([{
             "vm_uuid": uuid(2), "vm_id": 2, "vm_name": null, "pool_id": "B",
             "priority": "low", "priority_level": 0,
-            "created_at": TS, "updated_at": TS, "invalid": null
+            "created_at": TS, "updated_at": TS, "invalid": null, "restart_pending": false
         }])
     );
 }
@@ -174,6 +174,7 @@ fn status_shows_pools_counts_per_priority_and_members() {
          \x20 By priority: high 0, medium 0, low 1\n  VMs (1):\n    - {} (ID: 2, Priority: low)\n\n\
          Total: 3 registered VMs\n\
          Hook policy: warn (time limit 10 s)\n\
+         Device driver: vgpu-stub (default; not chosen for this site: see set-device-driver)\n\
          Host: not available (the xe command was not found ({}); is this an XCP-ng host? (set --xe or VGPU_XE))\n",
         uuid(2),
         env.dir.path().join("no-xe-here").display()

@@ -181,6 +181,7 @@ fn bad_values(kind: &ValueKind) -> Vec<OsString> {
         ],
         ValueKind::Name => vec![text(""), text(&"n".repeat(256))],
         ValueKind::Text => vec![],
+        ValueKind::Path => vec![text("relative/qemu"), text(""), text("$(touch MARKER)")],
         ValueKind::Choice(_) => vec![text("nope"), text(""), text("$(touch MARKER)")],
     };
     common.extend(specific);
@@ -196,6 +197,7 @@ fn good_value(kind: &ValueKind) -> String {
         ValueKind::VmId => "7".into(),
         ValueKind::Name => "web".into(),
         ValueKind::Text => "5".into(),
+        ValueKind::Path => "/bin/true".into(),
         ValueKind::Choice(words) => words[0].clone(),
     }
 }

@@ -108,8 +108,10 @@ fn fresh_database_has_exactly_the_specified_schema_and_pools() {
             "idx_vm_priority",
             "idx_vm_uuid",
             "pools",
+            "restart_pending",
             "settings",
             "sqlite_autoindex_pools_1",
+            "sqlite_autoindex_restart_pending_1",
             "sqlite_autoindex_settings_1",
             "sqlite_autoindex_vms_1",
             "sqlite_autoindex_vms_2",
@@ -151,7 +153,7 @@ fn fresh_database_has_exactly_the_specified_schema_and_pools() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, vgpu_admin::store::latest_version());
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -253,7 +255,11 @@ fn database_of_the_earlier_tool_is_adopted_with_every_row() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3, "user_version advanced");
+    assert_eq!(
+        version,
+        vgpu_admin::store::latest_version(),
+        "user_version advanced"
+    );
     let count: i64 = conn
         .query_row("SELECT COUNT(*) FROM vms", [], |r| r.get(0))
         .unwrap();

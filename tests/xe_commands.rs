@@ -5,14 +5,39 @@ mod common;
 
 use common::{uuid, vm, Env};
 
-fn list_call(filter: &str) -> Vec<String> {
-    let mut call = vec!["vm-list".to_string()];
-    if !filter.is_empty() {
-        call.push(filter.to_string());
-    }
-    call.push("is-control-domain=false".into());
-    call.push("params=uuid,name-label,power-state,platform".into());
-    call
+/// The two calls that read one VM: its record (name, power state), then its args on their own.
+fn vm_read(uuid: &str) -> Vec<Vec<String>> {
+    vec![
+        strings(&[
+            "vm-list",
+            &format!("uuid={uuid}"),
+            "is-control-domain=false",
+            "params=uuid,name-label,power-state",
+        ]),
+        strings(&[
+            "vm-param-get",
+            &format!("uuid={uuid}"),
+            "param-name=platform",
+            "param-key=device-model-args",
+        ]),
+    ]
+}
+
+/// The two calls of a checked listing of every VM: the uuids, then the records.
+fn listing() -> Vec<Vec<String>> {
+    vec![
+        strings(&[
+            "vm-list",
+            "is-control-domain=false",
+            "params=uuid",
+            "--minimal",
+        ]),
+        strings(&[
+            "vm-list",
+            "is-control-domain=false",
+            "params=uuid,name-label,power-state,platform",
+        ]),
+    ]
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -20,7 +45,7 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn register_a_halted_vm_by_uuid_in_two_xe_calls() {
+fn register_a_halted_vm_by_uuid_reads_it_lists_the_host_and_writes_once() {
     let env = Env::new();
     let u = uuid(1);
     env.host_vm(vm(
@@ -50,17 +75,16 @@ fn register_a_halted_vm_by_uuid_in_two_xe_calls() {
         Some("-device e1000,netdev=n0 -usb -device vgpu-stub,pool_id=B,priority=high,vm_id=7")
     );
     assert_eq!(env.power(&u), "halted");
-    assert_eq!(
-        env.calls(),
-        vec![
-            list_call(&format!("uuid={u}")),
-            strings(&[
-                "vm-param-set",
-                &format!("uuid={u}"),
-                "platform:device-model-args=-device e1000,netdev=n0 -usb -device vgpu-stub,pool_id=B,priority=high,vm_id=7",
-            ]),
-        ]
-    );
+    // The VM (record + args), the host's VMs (for the vm_ids their devices
+    // carry), one write.
+    let mut expected = vm_read(&u);
+    expected.extend(listing());
+    expected.push(strings(&[
+        "vm-param-set",
+        &format!("uuid={u}"),
+        "platform:device-model-args=-device e1000,netdev=n0 -usb -device vgpu-stub,pool_id=B,priority=high,vm_id=7",
+    ]));
+    assert_eq!(env.calls(), expected);
 }
 
 #[test]
@@ -82,8 +106,17 @@ fn register_by_name_stores_the_name_label_and_takes_the_next_vm_id() {
         "nothing may be executed"
     );
     assert_eq!(env.row(&u), Some((5, "A".into(), 1, Some(name.into()))));
-    assert_eq!(env.calls()[0], list_call(&format!("name-label={name}")));
-    assert_eq!(env.calls().len(), 2);
+    assert_eq!(
+        env.calls()[0],
+        strings(&[
+            "vm-list",
+            &format!("name-label={name}"),
+            "is-control-domain=false",
+            "params=uuid",
+            "--minimal"
+        ])
+    );
+    assert_eq!(env.calls().len(), 6);
     assert_eq!(
         env.args(&u).as_deref(),
         Some("-device vgpu-stub,pool_id=A,priority=medium,vm_id=5")
@@ -112,7 +145,7 @@ fn register_refuses_unknown_ambiguous_and_duplicate_vms_before_touching_anything
     env.run(&["register-vm", "--vm-name=nobody"])
         .code(3)
         .one_error_line()
-        .stderr_has("no VM named 'nobody' on this host");
+        .stderr_has("no VM named 'nobody' (see 'xe vm-list')");
     env.run(&["register-vm", "--vm-name=twin"])
         .code(2)
         .one_error_line()
@@ -137,8 +170,8 @@ fn register_refuses_unknown_ambiguous_and_duplicate_vms_before_touching_anything
         .stderr_has("is already registered");
     assert_eq!(
         env.call_names(),
-        vec!["vm-list"],
-        "refused after one lookup, nothing changed"
+        vec!["vm-list", "vm-list", "vm-param-get"],
+        "refused after the lookup (name, then the VM), nothing changed"
     );
     assert_eq!(env.vm_count(), 2);
     assert_eq!(env.args(&a), None);
@@ -157,7 +190,14 @@ fn registering_a_running_vm_offers_the_restart() {
         .stdout_has("Do you want to apply these settings? (yes/no): no\n")
         .stdout_has("Not restarted");
     assert_eq!(env.power(&u), "running");
-    assert_eq!(env.call_names(), vec!["vm-list", "vm-param-set"]);
+    let register = [
+        "vm-list",
+        "vm-param-get",
+        "vm-list",
+        "vm-list",
+        "vm-param-set",
+    ];
+    assert_eq!(env.call_names(), register);
     assert_eq!(
         env.args(&u).as_deref(),
         Some("-usb -device vgpu-stub,pool_id=A,priority=medium,vm_id=1")
@@ -172,7 +212,7 @@ fn registering_a_running_vm_offers_the_restart() {
         .stdout_has("VM restarted with its vGPU settings.");
     assert_eq!(
         env.call_names(),
-        vec!["vm-list", "vm-param-set", "vm-shutdown", "vm-start"]
+        [&register[..], &["vm-shutdown", "vm-start"]].concat()
     );
     assert_eq!(env.power(&w), "running");
     assert_eq!(
@@ -189,11 +229,11 @@ fn registering_a_running_vm_offers_the_restart() {
     env.run(&["register-vm", "--vm-uuid", &x, "--no-restart"])
         .code(0)
         .stdout_lacks("Do you want");
-    assert_eq!(env.call_names(), vec!["vm-list", "vm-param-set"]);
+    assert_eq!(env.call_names(), register);
 }
 
 #[test]
-fn set_commands_on_a_halted_vm_use_two_xe_calls() {
+fn set_commands_on_a_halted_vm_read_it_and_write_once() {
     let env = Env::new();
     let u = uuid(1);
     env.host_vm(vm(
@@ -211,10 +251,9 @@ fn set_commands_on_a_halted_vm_use_two_xe_calls() {
         .stdout_has("Power state: halted")
         .stdout_has("VM configuration updated successfully.")
         .stdout_lacks("Do you want");
-    assert_eq!(env.calls(), vec![
-        list_call(&format!("uuid={u}")),
-        strings(&["vm-param-set", &format!("uuid={u}"), "platform:device-model-args=-device e1000 -device vgpu-stub,pool_id=B,priority=medium,vm_id=3 -usb"]),
-    ]);
+    let mut expected = vm_read(&u);
+    expected.push(strings(&["vm-param-set", &format!("uuid={u}"), "platform:device-model-args=-device e1000 -device vgpu-stub,pool_id=B,priority=medium,vm_id=3 -usb"]));
+    assert_eq!(env.calls(), expected);
     assert_eq!(env.row(&u).unwrap().1, "B");
 
     env.clear_calls();
@@ -231,16 +270,19 @@ fn set_commands_on_a_halted_vm_use_two_xe_calls() {
         "--vm-id=43",
     ])
     .code(0);
+    // Each reads the VM and writes once; a new vm_id is first checked against the ids
+    // the host's VMs carry (one listing).
+    let read_write = ["vm-list", "vm-param-get", "vm-param-set"];
+    let read_list_write = [
+        "vm-list",
+        "vm-param-get",
+        "vm-list",
+        "vm-list",
+        "vm-param-set",
+    ];
     assert_eq!(
         env.call_names(),
-        vec![
-            "vm-list",
-            "vm-param-set",
-            "vm-list",
-            "vm-param-set",
-            "vm-list",
-            "vm-param-set"
-        ]
+        [&read_write[..], &read_list_write, &read_list_write].concat()
     );
     assert_eq!(env.row(&u), Some((43, "A".into(), 0, Some("win10".into()))));
     assert_eq!(
@@ -254,17 +296,23 @@ fn set_commands_on_a_halted_vm_use_two_xe_calls() {
 fn no_change_is_said_and_touches_nothing() {
     let env = Env::new();
     let u = uuid(1);
-    env.host_vm(vm(&u, "win10", "running", None));
+    let args = "-device vgpu-cuda,addr=5,pool_id=A,priority=high,vm_id=3";
+    env.host_vm(vm(&u, "win10", "running", Some(args)));
     env.seed(&[(3, &u, None, "A", 2)]);
     env.run(&["set-priority", "--vm-uuid", &u, "--priority=high"])
         .code(0)
         .stdout_is(&format!(
-            "No changes needed: VM {u} already has pool A, priority high, vm_id 3.\n"
+            "No changes needed: VM win10 ({u}) already has pool A, priority high, vm_id 3, and its device-model-args match.\n"
         ));
     env.run(&["update-vm", "--vm-uuid", &u, "--vm-id=3"])
         .code(0)
         .stdout_has("No changes needed");
-    assert!(env.calls().is_empty());
+    // The VM was looked at (its args read on their own), nothing was written.
+    assert_eq!(
+        env.call_names(),
+        vec!["vm-list", "vm-param-get", "vm-list", "vm-param-get"]
+    );
+    assert_eq!(env.args(&u).as_deref(), Some(args));
 }
 
 #[test]
@@ -311,7 +359,10 @@ fn remove_vm_strips_only_the_stub_and_deletes_the_row() {
         .stdout_has("VM removed from the database");
     assert_eq!(env.args(&u).as_deref(), Some("-device e1000 -usb"));
     assert_eq!(env.row(&u), None);
-    assert_eq!(env.call_names(), vec!["vm-list", "vm-param-set"]);
+    assert_eq!(
+        env.call_names(),
+        vec!["vm-list", "vm-param-get", "vm-param-set"]
+    );
 
     env.clear_calls();
     env.run(&["remove-vm", "--vm-uuid", &v]).code(0);
@@ -321,7 +372,7 @@ fn remove_vm_strips_only_the_stub_and_deletes_the_row() {
         "nothing else was left: the key is removed"
     );
     assert_eq!(
-        env.calls()[1],
+        env.calls()[2],
         strings(&[
             "vm-param-remove",
             &format!("uuid={v}"),
@@ -382,7 +433,7 @@ fn scan_vms_groups_by_pool_and_name_and_compares_with_the_database() {
     let text = &out.stdout;
     let expected = [
         "=== Pool A: 2 VMs ===",
-        &format!("UUID: {a1} | Name: alpha | Pool: A | Priority: low (0) | VM ID: 1 | halted | differs: pool_id=B (database: A), priority=1 (database: low)"),
+        &format!("UUID: {a1} | Name: alpha | Pool: A | Priority: low (0) | VM ID: 1 | halted | differs: QEMU would refuse the device: priority=1 (only low, medium or high); pool_id=B (database: A)"),
         "      device-model-args: -device vgpu-stub,pool_id=B,priority=1,vm_id=1",
         &format!("UUID: {a2} | Name: zeta | Pool: A | Priority: high (2) | VM ID: 2 | running | in sync"),
         "=== Pool B: 1 VMs ===",
@@ -391,7 +442,7 @@ fn scan_vms_groups_by_pool_and_name_and_compares_with_the_database() {
         "=== Registered but not on this host: 1 VMs ===",
         &format!("UUID: {gone} | Name: gone | Pool: B | Priority: medium (1) | VM ID: 4 | missing from host"),
         "=== Unregistered VMs: 2 ===",
-        &format!("UUID: {manual} | Name: hand-made | running | manual vgpu-stub config"),
+        &format!("UUID: {manual} | Name: hand-made | running | manual vGPU device config"),
         &format!("UUID: {plain} | Name: plain | halted | Not registered"),
         "      device-model-args: -usb",
     ];
@@ -402,7 +453,7 @@ fn scan_vms_groups_by_pool_and_name_and_compares_with_the_database() {
             .unwrap_or_else(|| panic!("missing or out of order: {line}\n{text}"));
         at += found + line.len();
     }
-    assert_eq!(env.call_names(), vec!["vm-list"]);
+    assert_eq!(env.calls(), listing());
 
     let json = env.run(&["--json", "scan-vms"]).code(0).json();
     assert_eq!(json["pools"]["A"][0]["name"], "alpha");
@@ -494,7 +545,11 @@ fn dry_run_prints_the_exact_calls_and_changes_nothing() {
         .stdout_has(&format!("dry run: would update vms: vm_uuid={u}, vm_id=3, vm_name=NULL, pool_id=B, priority=1 (medium)\n"))
         .stdout_has(&format!("dry run: would run: xe vm-param-set uuid={u} 'platform:device-model-args=-usb -device vgpu-stub,pool_id=B,priority=medium,vm_id=3'\n"))
         .stdout_has(&format!("dry run: would run: xe vm-start uuid={u}\n"));
-    assert_eq!(env.call_names(), vec!["vm-list"], "only the lookup ran");
+    assert_eq!(
+        env.call_names(),
+        vec!["vm-list", "vm-param-get"],
+        "only the VM was read"
+    );
     assert_eq!(env.db_bytes(), before);
     assert_eq!(env.power(&u), "running");
     assert_eq!(env.args(&u).as_deref(), Some("-usb"));

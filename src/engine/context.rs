@@ -123,6 +123,15 @@ impl Context {
         Ok(store)
     }
 
+    /// The vGPU driver this site has chosen (the `device_driver` setting), if it has.
+    pub fn site_driver(&self) -> Result<Option<crate::model::Driver>, Box<rhai::EvalAltResult>> {
+        let value = self
+            .store_for_script()?
+            .setting("device_driver")
+            .map_err(HostError::store)?;
+        Ok(value.and_then(|v| crate::model::Driver::parse(&v).ok()))
+    }
+
     /// Starts timing a script run (see [`Limits::max_time`]).
     pub fn start_clock(&self) {
         self.clock.set(Some(std::time::Instant::now()));

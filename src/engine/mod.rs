@@ -124,7 +124,7 @@ impl Host {
             .set_max_map_size(limits.max_map_size)
             .set_max_expr_depths(128, 64)
             .set_max_modules(64)
-            .on_print(output::stdout_line)
+            .on_print(output::script_line)
             .on_debug(|text, _, _| output::stderr_line(text));
         engine.set_module_resolver(resolver::StdlibResolver::new(catalog.clone(), ctx.clone()));
         let clock = ctx.clone();

@@ -112,6 +112,12 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         Ok(ctx.config.json)
     });
     host_fn!(api, ctx, "ui",
+    /// True when the run was asked for `--dry-run`: changing host functions only say what
+    /// they would do (functions of a module cannot see the `DRY_RUN` constant; this they can).
+    fn dry_run(ctx) -> Rr<bool> {
+        Ok(ctx.config.dry_run)
+    });
+    host_fn!(api, ctx, "ui",
     /// Formats `rows` (array of maps, or a VM list) as a text table with the given `columns`
     /// (array of field names, used as headings in capitals). Returns the table as a string.
     fn table(_ctx, rows: Dynamic, columns: Array) -> Rr<String> {
@@ -148,6 +154,13 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// script that must also choose its exit status.
     fn print_json(_ctx, value: Dynamic) -> Rr<()> {
         super::print_json(&value)
+    });
+    host_fn!(api, ctx, "ui",
+    /// `text` with every control character (newline, escape, ...) written as an escape
+    /// (`\n`, `\u{1b}`): for showing text that came from outside, such as a VM's
+    /// device-model-args, on one line.
+    fn printable(_ctx, text: &str) -> Rr<String> {
+        Ok(crate::model::printable(text).into_owned())
     });
     host_fn!(api, ctx, "ui",
     /// Prints `message` on standard error (for warnings that must not mix with output).

@@ -10,7 +10,8 @@ use std::rc::Rc;
 
 /// A VM row as a script sees it: `vm_uuid`, `vm_id`, `vm_name` (or `()`), `pool_id`, `priority`
 /// (word), `priority_level` (0/1/2), `created_at`, `updated_at`, `invalid` (why the row is
-/// invalid, or `()`).
+/// invalid, or `()`), `restart_pending` (true while a running VM still has its previous
+/// settings).
 pub fn vm_map(vm: &VmRecord) -> Map {
     let mut m = Map::new();
     m.insert("vm_uuid".into(), vm.vm_uuid.clone().into());
@@ -28,6 +29,7 @@ pub fn vm_map(vm: &VmRecord) -> Map {
         "invalid".into(),
         vm.problem().map_or(Dynamic::UNIT, Dynamic::from),
     );
+    m.insert("restart_pending".into(), vm.restart_pending.into());
     m
 }
 
@@ -60,6 +62,7 @@ impl Fields for VmRecord {
             "created_at" => Cow::Borrowed(self.created_at.as_str()),
             "updated_at" => Cow::Borrowed(self.updated_at.as_str()),
             "invalid" => Cow::Owned(self.problem()?),
+            "restart_pending" if self.restart_pending => Cow::Borrowed("yes"),
             _ => return None,
         })
     }
@@ -68,7 +71,7 @@ impl Fields for VmRecord {
 impl Fields for Map {
     fn field(&self, name: &str) -> Option<Cow<'_, str>> {
         let value = self.get(name)?;
-        if value.is_unit() {
+        if value.is_unit() || value.as_bool() == Ok(false) {
             None
         } else if let Some(s) = value.read_lock::<rhai::ImmutableString>() {
             Some(Cow::Owned(s.to_string()))

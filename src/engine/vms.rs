@@ -3,9 +3,10 @@
 use super::api::{host_fn, ApiBuilder};
 use super::context::Context;
 use super::values::{vm_map, VmList};
+use super::vgpu::held_ids;
 use super::HostError;
 use crate::model::{ModelError, Pool, Priority, VmId, VmName, VmUuid};
-use crate::store::{NewVm, VmChanges, VmFilter};
+use crate::store::{HeldIds, NewVm, VmChanges, VmFilter};
 use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, INT};
 use std::rc::Rc;
 
@@ -103,6 +104,70 @@ fn describe(row: &crate::store::VmRecord) -> String {
     )
 }
 
+fn register_with(ctx: &Context, vm: &Map, held: &HeldIds) -> Result<Map, Box<EvalAltResult>> {
+    let new = new_vm_of(vm)?;
+    let store = ctx.store_for_script()?;
+    if ctx.config.dry_run {
+        let row = store
+            .preview_register(&new, held)
+            .map_err(HostError::store)?;
+        ctx.dry_run_note(&format!("insert into vms: {}", describe(&row)));
+        return Ok(vm_map(&row));
+    }
+    let row = store.register(&new, held).map_err(HostError::store)?;
+    Ok(vm_map(&row))
+}
+
+fn preview_register_with(
+    ctx: &Context,
+    vm: &Map,
+    held: &HeldIds,
+) -> Result<Map, Box<EvalAltResult>> {
+    let new = new_vm_of(vm)?;
+    let row = ctx
+        .store_for_script()?
+        .preview_register(&new, held)
+        .map_err(HostError::store)?;
+    Ok(vm_map(&row))
+}
+
+fn update_with(
+    ctx: &Context,
+    uuid: &str,
+    changes: &Map,
+    held: &HeldIds,
+) -> Result<Map, Box<EvalAltResult>> {
+    let uuid = super::uuid_arg(uuid)?;
+    let changes = changes_of(changes)?;
+    let store = ctx.store_for_script()?;
+    if ctx.config.dry_run {
+        let row = store
+            .preview_update(uuid.as_str(), &changes, held)
+            .map_err(HostError::store)?;
+        ctx.dry_run_note(&format!("update vms: {}", describe(&row)));
+        return Ok(vm_map(&row));
+    }
+    let (_, after) = store
+        .update(uuid.as_str(), &changes, held)
+        .map_err(HostError::store)?;
+    Ok(vm_map(&after))
+}
+
+fn preview_update_with(
+    ctx: &Context,
+    uuid: &str,
+    changes: &Map,
+    held: &HeldIds,
+) -> Result<Map, Box<EvalAltResult>> {
+    let uuid = super::uuid_arg(uuid)?;
+    let changes = changes_of(changes)?;
+    let row = ctx
+        .store_for_script()?
+        .preview_update(uuid.as_str(), &changes, held)
+        .map_err(HostError::store)?;
+    Ok(vm_map(&row))
+}
+
 /// Registers `vms::`.
 pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     host_fn!(api, ctx, "vms",
@@ -144,23 +209,25 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// registered already or the vm_id is taken. Returns the new VM's map. Under `--dry-run`
     /// it prints the row it would insert and returns it.
     fn register(ctx, vm: Map) -> Rr<Map> {
-        let new = new_vm_of(&vm)?;
-        let store = ctx.store_for_script()?;
-        if ctx.config.dry_run {
-            let row = store.preview_register(&new).map_err(HostError::store)?;
-            ctx.dry_run_note(&format!("insert into vms: {}", describe(&row)));
-            return Ok(vm_map(&row));
-        }
-        let row = store.register(&new).map_err(HostError::store)?;
-        Ok(vm_map(&row))
+        register_with(ctx, &vm, &HeldIds::new())
+    });
+    host_fn!(api, ctx, "vms",
+    /// Like `vms::register(vm)`; the ids in `held` (from `vgpu::vm_ids_held`: ids the
+    /// host's VMs carry) count as taken too: an explicit one is refused, naming the VM that
+    /// carries it, and an automatic one skips them.
+    fn register(ctx, vm: Map, held: Map) -> Rr<Map> {
+        register_with(ctx, &vm, &held_ids(&held)?)
     });
     host_fn!(api, ctx, "vms",
     /// Checks a registration like `vms::register` does and returns the VM map it would
     /// store (the vm_id it would take, empty timestamps), changing nothing.
     fn preview_register(ctx, vm: Map) -> Rr<Map> {
-        let new = new_vm_of(&vm)?;
-        let row = ctx.store_for_script()?.preview_register(&new).map_err(HostError::store)?;
-        Ok(vm_map(&row))
+        preview_register_with(ctx, &vm, &HeldIds::new())
+    });
+    host_fn!(api, ctx, "vms",
+    /// Like `vms::preview_register(vm)`, with the ids in `held` taken too.
+    fn preview_register(ctx, vm: Map, held: Map) -> Rr<Map> {
+        preview_register_with(ctx, &vm, &held_ids(&held)?)
     });
     host_fn!(api, ctx, "vms",
     /// Changes a registered VM: `changes` may hold `name`, `pool`, `priority` and `vm_id`;
@@ -168,25 +235,37 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// is refused, exit status 2). Returns the VM's map after the change. Under `--dry-run`
     /// it prints the change and returns the map it would leave.
     fn update(ctx, uuid: &str, changes: Map) -> Rr<Map> {
-        let uuid = super::uuid_arg(uuid)?;
-        let changes = changes_of(&changes)?;
-        let store = ctx.store_for_script()?;
-        if ctx.config.dry_run {
-            let row = store.preview_update(uuid.as_str(), &changes).map_err(HostError::store)?;
-            ctx.dry_run_note(&format!("update vms: {}", describe(&row)));
-            return Ok(vm_map(&row));
-        }
-        let (_, after) = store.update(uuid.as_str(), &changes).map_err(HostError::store)?;
-        Ok(vm_map(&after))
+        update_with(ctx, uuid, &changes, &HeldIds::new())
+    });
+    host_fn!(api, ctx, "vms",
+    /// Like `vms::update(uuid, changes)`, with the ids in `held` taken too.
+    fn update(ctx, uuid: &str, changes: Map, held: Map) -> Rr<Map> {
+        update_with(ctx, uuid, &changes, &held_ids(&held)?)
     });
     host_fn!(api, ctx, "vms",
     /// Checks a change like `vms::update` does and returns the VM map it would leave,
     /// changing nothing. Use it to validate before stopping a VM.
     fn preview_update(ctx, uuid: &str, changes: Map) -> Rr<Map> {
+        preview_update_with(ctx, uuid, &changes, &HeldIds::new())
+    });
+    host_fn!(api, ctx, "vms",
+    /// Like `vms::preview_update(uuid, changes)`, with the ids in `held` taken too.
+    fn preview_update(ctx, uuid: &str, changes: Map, held: Map) -> Rr<Map> {
+        preview_update_with(ctx, uuid, &changes, &held_ids(&held)?)
+    });
+    host_fn!(api, ctx, "vms",
+    /// Marks a registered VM as running with its previous settings until it is restarted
+    /// (`pending = true`, shown as "restart pending"), or clears the mark. Under `--dry-run`
+    /// it only says so.
+    fn set_restart_pending(ctx, uuid: &str, pending: bool) -> Rr<()> {
         let uuid = super::uuid_arg(uuid)?;
-        let changes = changes_of(&changes)?;
-        let row = ctx.store_for_script()?.preview_update(uuid.as_str(), &changes).map_err(HostError::store)?;
-        Ok(vm_map(&row))
+        if ctx.config.dry_run {
+            if pending {
+                ctx.dry_run_note(&format!("mark VM {uuid} as waiting for a restart"));
+            }
+            return Ok(());
+        }
+        ctx.store_for_script()?.set_restart_pending(uuid.as_str(), pending).map_err(HostError::store)
     });
     host_fn!(api, ctx, "vms",
     /// Deletes a VM's registration and returns the map it had. Not registered: error (exit 3).
@@ -205,9 +284,21 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         Ok(vm_map(&row))
     });
     host_fn!(api, ctx, "vms",
+    /// The name to store for a VM whose name-label is `label`: control characters escaped and
+    /// cut to 255 characters, so that any VM can be registered by uuid; `()` for an empty label.
+    fn storable_name(_ctx, label: &str) -> Rr<Dynamic> {
+        let (name, _) = VmName::from_label(label);
+        Ok(name.map_or(Dynamic::UNIT, |n| Dynamic::from(n.to_string())))
+    });
+    host_fn!(api, ctx, "vms",
     /// The vm_id `vms::register` would assign now (one above the highest in use).
     fn next_vm_id(ctx) -> Rr<INT> {
-        ctx.store_for_script()?.next_vm_id().map_err(HostError::store)
+        ctx.store_for_script()?.next_vm_id(&HeldIds::new()).map_err(HostError::store)
+    });
+    host_fn!(api, ctx, "vms",
+    /// The vm_id `vms::register(vm, held)` would assign now, skipping the ids in `held`.
+    fn next_vm_id(ctx, held: Map) -> Rr<INT> {
+        ctx.store_for_script()?.next_vm_id(&held_ids(&held)?).map_err(HostError::store)
     });
 
     let c = ctx.clone();

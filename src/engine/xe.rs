@@ -5,29 +5,29 @@
 use super::api::{host_fn, ApiBuilder};
 use super::context::Context;
 use super::HostError;
+use crate::model::printable;
 use crate::output::Spinner;
 use crate::xe::{HostVm, Xe};
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 use std::rc::Rc;
 
-/// A host VM as a script sees it: `uuid`, `name`, `power_state`, `device_model_args` (or `()`),
-/// `platform` (map).
+/// A host VM as a script sees it: `uuid`, `name` (the name-label with control characters
+/// escaped: safe to print), `name_label` (exactly as xe has it), `power_state`,
+/// `device_model_args` (or `()`).
 pub fn host_vm_map(vm: &HostVm) -> Map {
     let mut m = Map::new();
     m.insert("uuid".into(), vm.uuid.clone().into());
-    m.insert("name".into(), vm.name.clone().into());
-    m.insert("power_state".into(), vm.power_state.clone().into());
+    m.insert("name".into(), printable(&vm.name).into_owned().into());
+    m.insert("name_label".into(), vm.name.clone().into());
+    m.insert(
+        "power_state".into(),
+        printable(&vm.power_state).into_owned().into(),
+    );
     m.insert(
         "device_model_args".into(),
         vm.device_model_args()
             .map_or(Dynamic::UNIT, |a| Dynamic::from(a.to_string())),
     );
-    let platform: Map = vm
-        .platform
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
-        .collect();
-    m.insert("platform".into(), platform.into());
     m
 }
 
@@ -48,32 +48,42 @@ fn change(
 /// Registers `xe::`.
 pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     host_fn!(api, ctx, "xe",
-    /// Every VM on this host except the control domain, as maps with `uuid`, `name`,
-    /// `power_state`, `device_model_args` (or `()`) and `platform`: one `xe vm-list` call.
+    /// Every VM of the pool except the control domains, as maps (see `xe::vm`; here
+    /// `device_model_args` comes from the listing: read it again with `xe::vm` before writing
+    /// anything derived from it). One `xe vm-list` call, checked against a second call that
+    /// lists only uuids; when a VM's name imitates records, every VM is read one by one and a
+    /// warning says so.
     fn vms(ctx) -> Rr<Array> {
-        let vms = ctx.xe().vms().map_err(HostError::xe)?;
-        Ok(vms.iter().map(|v| Dynamic::from_map(host_vm_map(v))).collect())
+        let listing = ctx.waiting(|| ctx.xe().vms()).map_err(HostError::xe)?;
+        if let Some(why) = listing.read_one_by_one {
+            crate::output::stderr_line(&format!(
+                "warning: the xe VM listing did not check out ({why}; a VM name with a line break?): read {} VMs one by one",
+                listing.vms.len()
+            ));
+        }
+        Ok(listing.vms.iter().map(|v| Dynamic::from_map(host_vm_map(v))).collect())
     });
     host_fn!(api, ctx, "xe",
-    /// One VM of this host by uuid (see `xe::vms`), or `()` when the host has no such VM:
-    /// one call.
+    /// One VM of the pool by uuid as a map with `uuid`, `name` (safe to print), `name_label`
+    /// (exact), `power_state` and `device_model_args` (or `()`, read exactly with
+    /// `vm-param-get`), or `()` when there is no such VM: two calls.
     fn vm(ctx, uuid: &str) -> Rr<Dynamic> {
         let uuid = super::uuid_arg(uuid)?;
-        let vm = ctx.xe().vm(uuid.as_str()).map_err(HostError::xe)?;
+        let vm = ctx.waiting(|| ctx.xe().vm(uuid.as_str())).map_err(HostError::xe)?;
         Ok(vm.map_or(Dynamic::UNIT, |v| Dynamic::from_map(host_vm_map(&v))))
     });
     host_fn!(api, ctx, "xe",
-    /// The VMs whose name-label is exactly `name` (see `xe::vms`): one call.
-    fn vms_named(ctx, name: &str) -> Rr<Array> {
-        let vms = ctx.xe().vms_named(name).map_err(HostError::xe)?;
-        Ok(vms.iter().map(|v| Dynamic::from_map(host_vm_map(v))).collect())
+    /// The uuids of the VMs whose name-label is exactly `name`: one call.
+    fn uuids_named(ctx, name: &str) -> Rr<Array> {
+        let uuids = ctx.waiting(|| ctx.xe().uuids_named(name)).map_err(HostError::xe)?;
+        Ok(uuids.into_iter().map(Dynamic::from).collect())
     });
     host_fn!(api, ctx, "xe",
     /// The VM's `platform:device-model-args`, or `()` when it is not set: one
     /// `xe vm-param-get` call.
     fn device_model_args(ctx, uuid: &str) -> Rr<Dynamic> {
         let uuid = super::uuid_arg(uuid)?;
-        let args = ctx.xe().device_model_args(uuid.as_str()).map_err(HostError::xe)?;
+        let args = ctx.waiting(|| ctx.xe().device_model_args(uuid.as_str())).map_err(HostError::xe)?;
         Ok(args.map_or(Dynamic::UNIT, Dynamic::from))
     });
     host_fn!(api, ctx, "xe",

@@ -118,8 +118,16 @@ impl Session {
         let xe = host.context().xe();
         let loader = Box::new(move || {
             // One xe call, the first time a VM is completed; no host, no host VMs.
+            // Names with control characters cannot be typed: they are not offered.
             xe.vms()
-                .map(|vms| vms.into_iter().map(|v| (v.uuid, v.name)).collect())
+                .map(|listing| {
+                    listing
+                        .vms
+                        .into_iter()
+                        .filter(|v| !v.name.chars().any(char::is_control))
+                        .map(|v| (v.uuid, v.name))
+                        .collect()
+                })
                 .unwrap_or_default()
         });
         let completions = Rc::new(Completions::new(command_infos(commands), api, loader));

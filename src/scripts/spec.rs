@@ -8,7 +8,7 @@
 //! //! @flag   --no-restart                Apply at the next boot, stop nothing
 //! ```
 //!
-//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `text`, or a list of choices like
+//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `text`, `path`, or a list of choices like
 //! `<warn|enforce>`. The host validates each value by its kind before the script runs.
 
 use crate::model::{ModelError, Pool, Priority, VmId, VmName, VmUuid};
@@ -41,6 +41,9 @@ pub enum ValueKind {
     Name,
     /// Any text without control characters.
     Text,
+    /// An absolute file path (no control characters): what the host runs or reads is never
+    /// looked up relative to where the admin happens to be.
+    Path,
     /// One of these words (any case); the script gets the word as listed.
     Choice(Vec<String>),
 }
@@ -65,6 +68,7 @@ impl ValueKind {
             "vm-id" => ValueKind::VmId,
             "name" => ValueKind::Name,
             "text" => ValueKind::Text,
+            "path" => ValueKind::Path,
             list if list.contains('|') => ValueKind::Choice(
                 list.split('|')
                     .map(str::to_string)
@@ -84,6 +88,7 @@ impl ValueKind {
             ValueKind::VmId => "id".into(),
             ValueKind::Name => "name".into(),
             ValueKind::Text => "text".into(),
+            ValueKind::Path => "path".into(),
             ValueKind::Choice(words) => words.join("|"),
         }
     }
@@ -114,6 +119,19 @@ impl ValueKind {
                 if input.chars().any(char::is_control) {
                     Err(format!(
                         "invalid value '{}' for --{option}: control characters are not allowed",
+                        crate::model::shown(input)
+                    ))
+                } else {
+                    Ok(OptionValue::Text(input.to_string()))
+                }
+            }
+            ValueKind::Path => {
+                if input.chars().any(char::is_control)
+                    || !input.starts_with('/')
+                    || input.len() > 4096
+                {
+                    Err(format!(
+                        "invalid value '{}' for --{option}: expected an absolute path (starting with /)",
                         crate::model::shown(input)
                     ))
                 } else {
@@ -248,7 +266,7 @@ fn parse_option(rest: &str, takes_value: bool) -> Result<OptionSpec, String> {
         Some(ValueKind::parse(word).ok_or_else(|| {
             format!(
                 "unknown value kind <{word}> for --{name}: expected pool, priority, uuid, \
-                 vm-id, name, text or a list like <a|b>"
+                 vm-id, name, text, path or a list like <a|b>"
             )
         })?)
     } else {

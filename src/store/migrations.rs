@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_settings.sql",
         sql: include_str!("../../migrations/0003_settings.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_restart_pending.sql",
+        sql: include_str!("../../migrations/0004_restart_pending.sql"),
+    },
 ];
 
 /// The schema version this build writes.
@@ -64,6 +69,16 @@ pub fn has_tables(conn: &Connection) -> rusqlite::Result<bool> {
         |r| r.get(0),
     )?;
     Ok(n == 2)
+}
+
+/// True when the table `name` exists.
+pub fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// Applies every pending migration inside one `BEGIN IMMEDIATE` transaction.

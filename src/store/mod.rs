@@ -57,6 +57,14 @@ pub enum StoreError {
     /// The uuid is registered already.
     #[error("VM {0} is already registered")]
     AlreadyRegistered(String),
+    /// The vm-id is carried by the device of a VM of the host.
+    #[error("vm-id {vm_id} is carried by the vGPU device of VM {by}; choose another vm-id (or adopt that VM)")]
+    VmIdCarried {
+        /// The vm-id asked for.
+        vm_id: i64,
+        /// The VM whose device-model-args carry it.
+        by: String,
+    },
     /// The vm-id belongs to another VM.
     #[error("vm-id {vm_id} is already taken by VM {by}")]
     VmIdTaken {
@@ -89,7 +97,9 @@ impl StoreError {
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
-            StoreError::AlreadyRegistered(_) | StoreError::VmIdTaken { .. }
+            StoreError::AlreadyRegistered(_)
+                | StoreError::VmIdTaken { .. }
+                | StoreError::VmIdCarried { .. }
         )
     }
 
@@ -142,11 +152,23 @@ pub struct Store {
     path: PathBuf,
     read_only: bool,
     migration: MigrationReport,
+    /// The database has the `restart_pending` table (a read-only older one may not).
+    has_pending: bool,
 }
 
+/// The columns [`VmRecord::from_row`] reads, in its order; `{pending}` is filled in by
+/// [`Store::vm_columns`].
 const VM_COLUMNS: &str = "CAST(vm_id AS INTEGER), CAST(vm_uuid AS TEXT), CAST(vm_name AS TEXT), \
      CAST(pool_id AS TEXT), CAST(priority AS INTEGER), \
-     COALESCE(CAST(created_at AS TEXT), ''), COALESCE(CAST(updated_at AS TEXT), '')";
+     COALESCE(CAST(created_at AS TEXT), ''), COALESCE(CAST(updated_at AS TEXT), ''), {pending}";
+
+/// The pending-restart flag of a row (migration 4).
+const PENDING_COLUMN: &str =
+    "EXISTS (SELECT 1 FROM restart_pending p WHERE p.vm_uuid = vms.vm_uuid)";
+
+/// Ids of the vGPU devices the host's VMs carry that the database does not know of: a vm_id to
+/// the VM carrying it (as shown in messages). They count as taken.
+pub type HeldIds = std::collections::BTreeMap<i64, String>;
 
 impl Store {
     /// Opens (creating it and its directory if needed) and migrates the database at `path`.
@@ -173,8 +195,11 @@ impl Store {
             path: path.to_path_buf(),
             read_only,
             migration: MigrationReport::default(),
+            has_pending: false,
         };
         store.configure()?;
+        store.has_pending =
+            migrations::has_table(&store.conn, "restart_pending").map_err(|e| store.classify(e))?;
         Ok(store)
     }
 
@@ -287,6 +312,33 @@ impl Store {
         WriteTx::begin(&self.conn).map_err(|e| self.classify(e))
     }
 
+    /// The columns of a VM row, for [`VmRecord::from_row`].
+    fn vm_columns(&self) -> String {
+        VM_COLUMNS.replace(
+            "{pending}",
+            if self.has_pending {
+                PENDING_COLUMN
+            } else {
+                "0"
+            },
+        )
+    }
+
+    /// Marks a VM as running with its previous settings until it restarts, or clears the mark.
+    pub fn set_restart_pending(&self, uuid: &str, pending: bool) -> Result<(), StoreError> {
+        if !pending && (!self.has_pending || !self.vm(uuid)?.is_some_and(|v| v.restart_pending)) {
+            return Ok(()); // nothing to clear: no write, no lock
+        }
+        let tx = self.write_tx("recording a pending restart")?;
+        let sql = if pending {
+            "INSERT OR REPLACE INTO restart_pending (vm_uuid, since) VALUES (?1, CURRENT_TIMESTAMP)"
+        } else {
+            "DELETE FROM restart_pending WHERE vm_uuid = ?1"
+        };
+        tx.conn.execute(sql, [uuid]).map_err(|e| self.classify(e))?;
+        tx.commit().map_err(|e| self.classify(e))
+    }
+
     /// Both pools with their VM counts, A first.
     pub fn pools(&self) -> Result<Vec<PoolRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
@@ -317,9 +369,10 @@ impl Store {
         mut each: impl FnMut(VmRecord) -> Result<(), E>,
     ) -> Result<(), E> {
         let sql = format!(
-            "SELECT {VM_COLUMNS} FROM vms \
+            "SELECT {} FROM vms \
              WHERE (?1 IS NULL OR pool_id = ?1) AND (?2 IS NULL OR priority = ?2) \
-             ORDER BY vm_id, vm_uuid"
+             ORDER BY vm_id, vm_uuid",
+            self.vm_columns()
         );
         let mut stmt = self
             .conn
@@ -361,7 +414,7 @@ impl Store {
 
     /// The VM registered under `uuid` (compared exactly; canonical uuids are lowercase).
     pub fn vm(&self, uuid: &str) -> Result<Option<VmRecord>, StoreError> {
-        let sql = format!("SELECT {VM_COLUMNS} FROM vms WHERE vm_uuid = ?1");
+        let sql = format!("SELECT {} FROM vms WHERE vm_uuid = ?1", self.vm_columns());
         let mut stmt = self.conn.prepare_cached(&sql)?;
         stmt.query_row([uuid], VmRecord::from_row)
             .optional()
@@ -370,7 +423,7 @@ impl Store {
 
     /// The VM holding `vm_id`, if any.
     pub fn vm_by_id(&self, vm_id: i64) -> Result<Option<VmRecord>, StoreError> {
-        let sql = format!("SELECT {VM_COLUMNS} FROM vms WHERE vm_id = ?1");
+        let sql = format!("SELECT {} FROM vms WHERE vm_id = ?1", self.vm_columns());
         let mut stmt = self.conn.prepare_cached(&sql)?;
         stmt.query_row([vm_id], VmRecord::from_row)
             .optional()
@@ -412,23 +465,23 @@ impl Store {
         tx.commit().map_err(|e| self.classify(e))
     }
 
-    /// The vm-id `register` would assign now.
-    pub fn next_vm_id(&self) -> Result<i64, StoreError> {
-        next_free_vm_id(&self.conn).map_err(|e| self.classify(e))?
+    /// The vm-id `register` would assign now: free in the database and not in `held`.
+    pub fn next_vm_id(&self, held: &HeldIds) -> Result<i64, StoreError> {
+        next_free_vm_id(&self.conn, held).map_err(|e| self.classify(e))?
     }
 
     /// What [`Store::register`] would store, checked the same way (uuid not registered, vm-id
-    /// free), without writing anything. The timestamps are empty.
-    pub fn preview_register(&self, vm: &NewVm) -> Result<VmRecord, StoreError> {
+    /// free and not in `held`), without writing anything. The timestamps are empty.
+    pub fn preview_register(&self, vm: &NewVm, held: &HeldIds) -> Result<VmRecord, StoreError> {
         if self.vm(vm.uuid.as_str())?.is_some() {
             return Err(StoreError::AlreadyRegistered(vm.uuid.to_string()));
         }
         let vm_id = match vm.vm_id {
             Some(id) => {
-                self.check_vm_id_free(id.get(), vm.uuid.as_str())?;
+                self.check_vm_id_free(id.get(), vm.uuid.as_str(), held)?;
                 id.get()
             }
-            None => self.next_vm_id()?,
+            None => self.next_vm_id(held)?,
         };
         Ok(VmRecord {
             vm_id,
@@ -438,16 +491,22 @@ impl Store {
             priority_level: vm.priority.level(),
             created_at: String::new(),
             updated_at: String::new(),
+            restart_pending: false,
         })
     }
 
     /// What [`Store::update`] would leave, checked the same way, without writing anything.
-    pub fn preview_update(&self, uuid: &str, changes: &VmChanges) -> Result<VmRecord, StoreError> {
+    pub fn preview_update(
+        &self,
+        uuid: &str,
+        changes: &VmChanges,
+        held: &HeldIds,
+    ) -> Result<VmRecord, StoreError> {
         let mut row = self
             .vm(uuid)?
             .ok_or_else(|| StoreError::NotRegistered(uuid.to_string()))?;
-        if let Some(id) = changes.vm_id {
-            self.check_vm_id_free(id.get(), uuid)?;
+        if let Some(id) = changes.vm_id.filter(|id| id.get() != row.vm_id) {
+            self.check_vm_id_free(id.get(), uuid, held)?;
             row.vm_id = id.get();
         }
         if let Some(name) = &changes.name {
@@ -464,10 +523,10 @@ impl Store {
 
     /// Registers a VM in one `BEGIN IMMEDIATE` transaction; a missing vm-id takes the next free
     /// one inside the same transaction, so concurrent processes never get the same id.
-    pub fn register(&self, vm: &NewVm) -> Result<VmRecord, StoreError> {
+    pub fn register(&self, vm: &NewVm, held: &HeldIds) -> Result<VmRecord, StoreError> {
         let tx = self.write_tx("registering a VM")?;
         // The same checks as the preview, inside the transaction: nobody can slip in between.
-        let row = self.preview_register(vm)?;
+        let row = self.preview_register(vm, held)?;
         tx.conn
             .prepare_cached(
                 "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -492,14 +551,14 @@ impl Store {
         &self,
         uuid: &str,
         changes: &VmChanges,
+        held: &HeldIds,
     ) -> Result<(VmRecord, VmRecord), StoreError> {
         let tx = self.write_tx("changing a VM")?;
         let before = self
             .vm(uuid)?
             .ok_or_else(|| StoreError::NotRegistered(uuid.to_string()))?;
-        if let Some(id) = changes.vm_id {
-            self.check_vm_id_free(id.get(), uuid)?;
-        }
+        // The same checks as the preview, inside the transaction.
+        self.preview_update(uuid, changes, held)?;
         tx.conn
             .execute(
                 "UPDATE vms SET vm_name = COALESCE(?2, vm_name), pool_id = COALESCE(?3, pool_id), \
@@ -531,6 +590,11 @@ impl Store {
         tx.conn
             .execute("DELETE FROM vms WHERE vm_uuid = ?1", [uuid])
             .map_err(|e| self.classify(e))?;
+        if self.has_pending {
+            tx.conn
+                .execute("DELETE FROM restart_pending WHERE vm_uuid = ?1", [uuid])
+                .map_err(|e| self.classify(e))?;
+        }
         tx.commit().map_err(|e| self.classify(e))?;
         Ok(before)
     }
@@ -547,13 +611,24 @@ impl Store {
         Ok(value)
     }
 
-    fn check_vm_id_free(&self, vm_id: i64, own_uuid: &str) -> Result<(), StoreError> {
+    fn check_vm_id_free(
+        &self,
+        vm_id: i64,
+        own_uuid: &str,
+        held: &HeldIds,
+    ) -> Result<(), StoreError> {
         match self.vm_by_id(vm_id)? {
             Some(other) if other.vm_uuid != own_uuid => Err(StoreError::VmIdTaken {
                 vm_id,
                 by: other.vm_uuid,
             }),
-            _ => Ok(()),
+            _ => match held.get(&vm_id) {
+                Some(by) => Err(StoreError::VmIdCarried {
+                    vm_id,
+                    by: by.clone(),
+                }),
+                None => Ok(()),
+            },
         }
     }
 
@@ -577,8 +652,9 @@ impl Store {
     }
 }
 
-/// The next free vm-id: one above the highest, or the lowest gap once the top is reached.
-fn next_free_vm_id(conn: &Connection) -> rusqlite::Result<Result<i64, StoreError>> {
+/// The next free vm-id: one above the highest, or the lowest gap once the top is reached;
+/// ids in `held` are skipped.
+fn next_free_vm_id(conn: &Connection, held: &HeldIds) -> rusqlite::Result<Result<i64, StoreError>> {
     // MAX(vm_id) is answered from the unique index on vm_id; only a database holding a
     // non-integer vm_id (the earlier tool checked nothing) needs the slow, converting scan.
     let top: Option<i64> = conn
@@ -598,17 +674,29 @@ fn next_free_vm_id(conn: &Connection) -> rusqlite::Result<Result<i64, StoreError
             |r| r.get(0),
         )?,
     };
-    if max < MAX_VM_ID {
-        return Ok(Ok(max.max(0) + 1));
+    let mut candidate = max.max(0) + 1;
+    while held.contains_key(&candidate) {
+        candidate += 1;
     }
-    let gap: Option<i64> = conn.query_row(
-        "SELECT MIN(c) FROM (SELECT 1 AS c WHERE NOT EXISTS (SELECT 1 FROM vms WHERE vm_id = 1) \
-         UNION ALL SELECT v.vm_id + 1 FROM vms v WHERE v.vm_id >= 1 AND v.vm_id < ?1 \
-           AND NOT EXISTS (SELECT 1 FROM vms w WHERE w.vm_id = v.vm_id + 1))",
-        [MAX_VM_ID],
-        |r| r.get(0),
-    )?;
-    Ok(gap.ok_or(StoreError::NoFreeVmId))
+    if candidate <= MAX_VM_ID {
+        return Ok(Ok(candidate));
+    }
+    // The top is reached: the lowest id from `from` on that no row has, skipping held ones.
+    let mut from = 1;
+    loop {
+        let gap: Option<i64> = conn.query_row(
+            "SELECT MIN(c) FROM (SELECT ?1 AS c WHERE NOT EXISTS (SELECT 1 FROM vms WHERE vm_id = ?1) \
+             UNION ALL SELECT v.vm_id + 1 FROM vms v WHERE v.vm_id >= ?1 AND v.vm_id < ?2 \
+               AND NOT EXISTS (SELECT 1 FROM vms w WHERE w.vm_id = v.vm_id + 1))",
+            [from, MAX_VM_ID],
+            |r| r.get(0),
+        )?;
+        match gap {
+            Some(id) if held.contains_key(&id) => from = id + 1,
+            Some(id) => return Ok(Ok(id)),
+            None => return Ok(Err(StoreError::NoFreeVmId)),
+        }
+    }
 }
 
 /// True for the errors SQLite gives a reader that cannot create a WAL database's -shm file.
@@ -709,25 +797,55 @@ mod tests {
     #[test]
     fn next_vm_id_goes_one_above_the_highest_then_fills_gaps_at_the_top() {
         let (_dir, store) = store();
-        assert_eq!(store.next_vm_id().unwrap(), 1);
-        store.register(&new_vm(1, Some(5))).unwrap();
-        assert_eq!(store.next_vm_id().unwrap(), 6);
-        store.register(&new_vm(2, Some(MAX_VM_ID))).unwrap();
+        assert_eq!(store.next_vm_id(&HeldIds::new()).unwrap(), 1);
+        store
+            .register(&new_vm(1, Some(5)), &HeldIds::new())
+            .unwrap();
+        assert_eq!(store.next_vm_id(&HeldIds::new()).unwrap(), 6);
+        store
+            .register(&new_vm(2, Some(MAX_VM_ID)), &HeldIds::new())
+            .unwrap();
         assert_eq!(
-            store.next_vm_id().unwrap(),
+            store.next_vm_id(&HeldIds::new()).unwrap(),
             1,
             "top reached: lowest free id"
         );
-        store.register(&new_vm(3, Some(1))).unwrap();
-        assert_eq!(store.next_vm_id().unwrap(), 2);
-        let auto = store.register(&new_vm(4, None)).unwrap();
+        store
+            .register(&new_vm(3, Some(1)), &HeldIds::new())
+            .unwrap();
+        assert_eq!(store.next_vm_id(&HeldIds::new()).unwrap(), 2);
+        let auto = store.register(&new_vm(4, None), &HeldIds::new()).unwrap();
         assert_eq!(auto.vm_id, 2);
+    }
+
+    #[test]
+    fn held_ids_are_taken_too() {
+        let (_dir, store) = store();
+        store
+            .register(&new_vm(1, Some(4)), &HeldIds::new())
+            .unwrap();
+        let held = HeldIds::from([(5, "web (x)".to_string()), (6, "db (y)".to_string())]);
+        assert_eq!(store.next_vm_id(&held).unwrap(), 7);
+        assert!(matches!(
+            store.register(&new_vm(2, Some(5)), &held),
+            Err(StoreError::VmIdCarried { vm_id: 5, .. })
+        ));
+        assert_eq!(store.register(&new_vm(3, None), &held).unwrap().vm_id, 7);
+        store.register(&new_vm(4, Some(MAX_VM_ID)), &held).unwrap();
+        let low = HeldIds::from([(1, "a".to_string()), (2, "b".to_string())]);
+        assert_eq!(
+            store.next_vm_id(&low).unwrap(),
+            3,
+            "gap search skips held ids"
+        );
     }
 
     #[test]
     fn next_vm_id_copes_with_a_text_vm_id_left_by_the_earlier_tool() {
         let (_dir, store) = store();
-        store.register(&new_vm(1, Some(41))).unwrap();
+        store
+            .register(&new_vm(1, Some(41)), &HeldIds::new())
+            .unwrap();
         store
             .conn
             .execute(
@@ -735,7 +853,7 @@ mod tests {
                 [],
             )
             .unwrap();
-        assert_eq!(store.next_vm_id().unwrap(), 42);
+        assert_eq!(store.next_vm_id(&HeldIds::new()).unwrap(), 42);
         let rows = store.vms(VmFilter::default()).unwrap();
         assert_eq!(rows.len(), 2);
         assert!(rows.iter().any(|r| r.problem().is_some()));
@@ -744,22 +862,26 @@ mod tests {
     #[test]
     fn conflicts_are_refused_before_writing() {
         let (_dir, store) = store();
-        store.register(&new_vm(1, Some(7))).unwrap();
+        store
+            .register(&new_vm(1, Some(7)), &HeldIds::new())
+            .unwrap();
         assert!(matches!(
-            store.register(&new_vm(1, None)),
+            store.register(&new_vm(1, None), &HeldIds::new()),
             Err(StoreError::AlreadyRegistered(_))
         ));
         assert!(matches!(
-            store.register(&new_vm(2, Some(7))),
+            store.register(&new_vm(2, Some(7)), &HeldIds::new()),
             Err(StoreError::VmIdTaken { vm_id: 7, .. })
         ));
         let changes = VmChanges {
             vm_id: Some(VmId::new(7).unwrap()),
             ..VmChanges::default()
         };
-        store.register(&new_vm(2, Some(8))).unwrap();
+        store
+            .register(&new_vm(2, Some(8)), &HeldIds::new())
+            .unwrap();
         assert!(matches!(
-            store.update(new_vm(2, None).uuid.as_str(), &changes),
+            store.update(new_vm(2, None).uuid.as_str(), &changes, &HeldIds::new()),
             Err(StoreError::VmIdTaken { vm_id: 7, .. })
         ));
         assert_eq!(store.count_vms(VmFilter::default()).unwrap(), 2);
@@ -769,14 +891,18 @@ mod tests {
     fn a_failed_batch_leaves_nothing_behind() {
         let (_dir, store) = store();
         let result: Result<(), StoreError> = store.batch(|| {
-            store.register(&new_vm(1, None))?;
-            store.register(&new_vm(2, None))?;
+            store.register(&new_vm(1, None), &HeldIds::new())?;
+            store.register(&new_vm(2, None), &HeldIds::new())?;
             Err(StoreError::NoFreeVmId)
         });
         assert!(result.is_err());
         assert_eq!(store.count_vms(VmFilter::default()).unwrap(), 0);
         store
-            .batch(|| store.register(&new_vm(3, None)).map(|_| ()))
+            .batch(|| {
+                store
+                    .register(&new_vm(3, None), &HeldIds::new())
+                    .map(|_| ())
+            })
             .unwrap();
         assert_eq!(store.count_vms(VmFilter::default()).unwrap(), 1);
     }
@@ -787,7 +913,7 @@ mod tests {
         let uuid = new_vm(9, None).uuid;
         assert!(store.remove(uuid.as_str()).unwrap_err().is_not_found());
         assert!(store
-            .update(uuid.as_str(), &VmChanges::default())
+            .update(uuid.as_str(), &VmChanges::default(), &HeldIds::new())
             .unwrap_err()
             .is_not_found());
     }

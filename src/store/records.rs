@@ -22,6 +22,8 @@ pub struct VmRecord {
     pub created_at: String,
     /// When the row was last changed.
     pub updated_at: String,
+    /// True when the VM runs with its previous settings until it is restarted.
+    pub restart_pending: bool,
 }
 
 /// Reads a text column without failing on invalid UTF-8 or unexpected types.
@@ -53,6 +55,7 @@ impl VmRecord {
             priority_level: int(row, 4)?,
             created_at: text(row, 5)?.unwrap_or_default(),
             updated_at: text(row, 6)?.unwrap_or_default(),
+            restart_pending: int(row, 7)? != 0,
         })
     }
 

@@ -5,17 +5,17 @@ mod records;
 
 pub use records::{parse_map, parse_minimal, parse_records};
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The platform key the site's qemu-wrapper reads.
 pub const DEVICE_MODEL_ARGS: &str = "device-model-args";
 
-/// The fields asked for when listing VMs: everything vgpu-admin needs, in one call.
-const VM_PARAMS: &str = "params=uuid,name-label,power-state,platform";
+/// The fields asked for when listing every VM: everything vgpu-admin needs, in one call.
+const LIST_FIELDS: &[&str] = &["uuid", "name-label", "power-state", "platform"];
+
+/// The fields asked for when reading one VM (its args are read on their own).
+const ONE_FIELDS: &[&str] = &["uuid", "name-label", "power-state"];
 
 /// The default time an `xe` call may take (a clean shutdown can be slow).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -92,18 +92,22 @@ impl XeError {
 pub struct HostVm {
     /// Its uuid.
     pub uuid: String,
-    /// Its name-label.
+    /// Its name-label, exactly as xe has it (it may hold any character: show it with
+    /// [`crate::model::printable`]).
     pub name: String,
-    /// `halted`, `running`, `paused` or `suspended`.
+    /// `halted`, `running`, `paused` or `suspended` (anything else is passed on as it is).
     pub power_state: String,
-    /// Its platform map.
-    pub platform: BTreeMap<String, String>,
+    /// `platform:device-model-args`, if set.
+    pub device_model_args: Option<String>,
+    /// True when `device_model_args` was read on its own with `vm-param-get` (exact); false when
+    /// it was taken from a listing's platform map, whose `; ` separators are not escaped.
+    pub args_exact: bool,
 }
 
 impl HostVm {
     /// `platform:device-model-args`, if set.
     pub fn device_model_args(&self) -> Option<&str> {
-        self.platform.get(DEVICE_MODEL_ARGS).map(String::as_str)
+        self.device_model_args.as_deref()
     }
 
     /// True when the VM is running.
@@ -111,15 +115,26 @@ impl HostVm {
         self.power_state == "running"
     }
 
-    fn from_record(record: &records::Record) -> Option<HostVm> {
+    fn from_record(record: &records::Record) -> HostVm {
         let get = |k: &str| record.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        Some(HostVm {
-            uuid: get("uuid")?,
+        HostVm {
+            uuid: get("uuid").unwrap_or_default(),
             name: get("name-label").unwrap_or_default(),
             power_state: get("power-state").unwrap_or_default(),
-            platform: get("platform").map(|p| parse_map(&p)).unwrap_or_default(),
-        })
+            device_model_args: get("platform")
+                .and_then(|p| parse_map(&p).remove(DEVICE_MODEL_ARGS)),
+            args_exact: false,
+        }
     }
+}
+
+/// The host's VMs, and how they were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// Every VM except the control domains.
+    pub vms: Vec<HostVm>,
+    /// Why the one-call listing was not trusted, when the VMs had to be read one by one.
+    pub read_one_by_one: Option<String>,
 }
 
 /// Runs `xe`.
@@ -159,55 +174,28 @@ impl Xe {
 
     /// Runs `xe ARGS...` and returns its stdout.
     pub fn run(&self, args: &[String]) -> Result<String, XeError> {
+        use crate::process::ProcessError;
         if let Some(bad) = args.iter().find(|a| a.contains('\n') || a.contains('\r')) {
             return Err(XeError::Newline(crate::model::shown(bad)));
         }
         let command = args.first().cloned().unwrap_or_default();
-        let program = self.program.to_string_lossy().into_owned();
-        let mut child = Command::new(&self.program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => XeError::NotFound {
-                    program: program.clone(),
-                },
-                _ => XeError::Spawn {
-                    program: program.clone(),
-                    reason: e.to_string(),
+        let output =
+            crate::process::run(&self.program, args, self.timeout).map_err(|e| match e {
+                ProcessError::NotFound { program } => XeError::NotFound { program },
+                ProcessError::Spawn { program, reason } => XeError::Spawn { program, reason },
+                ProcessError::Timeout { secs, .. } => XeError::Timeout {
+                    command: command.clone(),
+                    secs,
                 },
             })?;
-        let stdout = reader(child.stdout.take());
-        let stderr = reader(child.stderr.take());
-        let start = Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if start.elapsed() >= self.timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(XeError::Timeout {
-                        command,
-                        secs: self.timeout.as_secs(),
-                    });
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-                Err(e) => {
-                    return Err(XeError::Spawn {
-                        program,
-                        reason: e.to_string(),
-                    })
-                }
-            }
-        };
-        let out = stdout.join().unwrap_or_default();
-        let err = stderr.join().unwrap_or_default();
-        if status.success() {
-            return Ok(out);
+        if output.status.success() {
+            return Ok(output.stdout);
         }
-        let detail = if err.trim().is_empty() { out } else { err };
+        let detail = if output.stderr.trim().is_empty() {
+            output.stdout
+        } else {
+            output.stderr
+        };
         let message = detail
             .lines()
             .find(|l| !l.trim().is_empty())
@@ -221,55 +209,122 @@ impl Xe {
         })
     }
 
-    fn list(&self, filters: &[String]) -> Result<Vec<HostVm>, XeError> {
+    /// `vm-list` of the VMs matching `filters` (never a control domain), printing `fields`.
+    fn vm_list(
+        &self,
+        filters: &[String],
+        fields: &[&str],
+        minimal: bool,
+    ) -> Result<String, XeError> {
         let mut args = vec!["vm-list".to_string()];
         args.extend(filters.iter().cloned());
         args.push("is-control-domain=false".into());
-        args.push(VM_PARAMS.into());
-        let out = self.run(&args)?;
-        parse_records(&out)
-            .iter()
-            .map(|r| {
-                HostVm::from_record(r).ok_or_else(|| XeError::Output {
-                    command: "vm-list".into(),
-                    what: "a record without uuid".into(),
-                })
-            })
-            .collect()
+        args.push(format!("params={}", fields.join(",")));
+        if minimal {
+            args.push("--minimal".into());
+        }
+        self.run(&args)
     }
 
-    /// Every VM on the host except the control domain, with name, power state and platform
-    /// map: one call.
-    pub fn vms(&self) -> Result<Vec<HostVm>, XeError> {
-        self.list(&[])
+    /// The uuids of the VMs matching `filters`, from `--minimal` output (escaped, unambiguous).
+    fn uuids(&self, filters: &[String]) -> Result<Vec<String>, XeError> {
+        Ok(parse_minimal(&self.vm_list(filters, &["uuid"], true)?))
     }
 
-    /// One VM by uuid (one call), or `None` when the host has no such VM.
+    /// Every VM of the pool except the control domains, with name, power state and
+    /// device-model-args: one listing, checked against a second, unambiguous list of uuids.
+    ///
+    /// A name-label can hold a newline and so imitate fields or whole records of other VMs in a
+    /// listing. The listing is used only when it holds exactly one well-formed record per uuid;
+    /// otherwise every VM is read on its own with `vm-param-get` (three calls each).
+    pub fn vms(&self) -> Result<Listing, XeError> {
+        let uuids = self.uuids(&[])?;
+        let records = parse_records(&self.vm_list(&[], LIST_FIELDS, false)?);
+        if let Err(why) = records::check_records(&records, &uuids, LIST_FIELDS) {
+            let mut vms = Vec::with_capacity(uuids.len());
+            for uuid in &uuids {
+                // A VM that went away in between is simply not listed.
+                if let Some(vm) = self.vm_by_fields(uuid)? {
+                    vms.push(vm);
+                }
+            }
+            return Ok(Listing {
+                vms,
+                read_one_by_one: Some(why),
+            });
+        }
+        Ok(Listing {
+            vms: records.iter().map(HostVm::from_record).collect(),
+            read_one_by_one: None,
+        })
+    }
+
+    /// One VM by uuid, or `None` when the pool has no such VM: its name and power state from
+    /// one checked `vm-list` call, and its device-model-args read exactly with `vm-param-get`.
     pub fn vm(&self, uuid: &str) -> Result<Option<HostVm>, XeError> {
-        Ok(self.list(&[format!("uuid={uuid}")])?.into_iter().next())
+        let records = parse_records(&self.vm_list(&[format!("uuid={uuid}")], ONE_FIELDS, false)?);
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let mut vm = match records::check_records(&records, &[uuid.to_string()], ONE_FIELDS) {
+            Ok(()) => HostVm::from_record(&records[0]),
+            Err(_) => match self.vm_by_fields(uuid)? {
+                Some(vm) => vm,
+                None => return Ok(None),
+            },
+        };
+        vm.device_model_args = self.device_model_args(uuid)?;
+        vm.args_exact = true;
+        Ok(Some(vm))
     }
 
-    /// The VMs whose name-label is exactly `name` (one call).
-    pub fn vms_named(&self, name: &str) -> Result<Vec<HostVm>, XeError> {
-        self.list(&[format!("name-label={name}")])
+    /// One VM read field by field with `vm-param-get` (exact values), or `None` when it is gone.
+    fn vm_by_fields(&self, uuid: &str) -> Result<Option<HostVm>, XeError> {
+        let field = |name: &str| match self.param(uuid, name, None) {
+            Err(e) if e.is_no_such_vm() => Ok(None),
+            other => other,
+        };
+        let (Some(name), Some(power_state)) = (field("name-label")?, field("power-state")?) else {
+            return Ok(None);
+        };
+        Ok(Some(HostVm {
+            uuid: uuid.to_string(),
+            name,
+            power_state,
+            device_model_args: self.device_model_args(uuid)?,
+            args_exact: true,
+        }))
+    }
+
+    /// The uuids of the VMs whose name-label is exactly `name` (one call).
+    pub fn uuids_named(&self, name: &str) -> Result<Vec<String>, XeError> {
+        self.uuids(&[format!("name-label={name}")])
+    }
+
+    /// `xe vm-param-get`: one field (or one key of a map field), exactly as stored.
+    fn param(&self, uuid: &str, name: &str, key: Option<&str>) -> Result<Option<String>, XeError> {
+        let mut args = vec![
+            "vm-param-get".to_string(),
+            format!("uuid={uuid}"),
+            format!("param-name={name}"),
+        ];
+        if let Some(key) = key {
+            args.push(format!("param-key={key}"));
+        }
+        let out = self.run(&args)?;
+        // xe ends the value with one newline; anything before it belongs to the value.
+        Ok(Some(out.strip_suffix('\n').unwrap_or(&out).to_string()))
     }
 
     /// `platform:device-model-args` of one VM (one call), `None` when the key is not set.
     pub fn device_model_args(&self, uuid: &str) -> Result<Option<String>, XeError> {
-        let args = [
-            "vm-param-get".to_string(),
-            format!("uuid={uuid}"),
-            "param-name=platform".into(),
-            format!("param-key={DEVICE_MODEL_ARGS}"),
-        ];
-        match self.run(&args) {
-            Ok(out) => Ok(Some(out.trim_end_matches('\n').to_string())),
+        match self.param(uuid, "platform", Some(DEVICE_MODEL_ARGS)) {
             Err(XeError::Failed { message, .. })
                 if message.starts_with("Error: Key") && message.contains("not found in map") =>
             {
                 Ok(None)
             }
-            Err(e) => Err(e),
+            other => other,
         }
     }
 
@@ -310,14 +365,4 @@ impl Xe {
     pub fn call(&self, args: &[String]) -> Result<(), XeError> {
         self.run(args).map(|_| ())
     }
-}
-
-fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
 }

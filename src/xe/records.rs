@@ -56,6 +56,39 @@ pub fn parse_records(text: &str) -> Vec<Record> {
     records
 }
 
+/// Checks that `records` is exactly one well-formed record per uuid of `uuids` (a list read
+/// from unambiguous `--minimal` output): each record has every field of `fields` once and no
+/// other, and each uuid appears once. A name-label holding newlines that imitate fields or
+/// records cannot pass: the real records are all still there, so any imitation adds a field or
+/// a record. Returns why the check failed.
+pub fn check_records(records: &[Record], uuids: &[String], fields: &[&str]) -> Result<(), String> {
+    if records.len() != uuids.len() {
+        return Err(format!("{} records for {} VMs", records.len(), uuids.len()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for record in records {
+        let well_formed = record.len() == fields.len()
+            && fields
+                .iter()
+                .all(|f| record.iter().filter(|(name, _)| name == f).count() == 1);
+        if !well_formed {
+            return Err("a record with missing, repeated or unexpected fields".into());
+        }
+        let uuid = record
+            .iter()
+            .find(|(name, _)| name == "uuid")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        if !uuids.iter().any(|u| u == uuid) || !seen.insert(uuid) {
+            return Err(format!(
+                "a record for uuid '{}', which is not listed once",
+                crate::model::shown(uuid)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses a map value `k1: v1; k2: v2`. A `; ` splits entries only where a `key: ` follows, so
 /// values holding `; ` survive when the next part does not look like a key.
 pub fn parse_map(text: &str) -> BTreeMap<String, String> {
@@ -160,6 +193,31 @@ uuid ( RO)           : 11111111-2222-3333-4444-555555555555
         let map = parse_map("device-model-args: -device a; -device b,x=1; timeoffset: 0");
         assert_eq!(map["device-model-args"], "-device a; -device b,x=1");
         assert_eq!(map["timeoffset"], "0");
+    }
+
+    #[test]
+    fn a_name_imitating_another_record_fails_the_check() {
+        let uuids = [
+            "7d5a8c3e-92f1-4b6a-b0c2-d3e4f5a6b7c8".to_string(),
+            "11111111-2222-3333-4444-555555555555".to_string(),
+        ];
+        let fields = ["uuid", "name-label", "power-state", "platform"];
+        assert_eq!(check_records(&parse_records(TWO), &uuids, &fields), Ok(()));
+        // VM 1's name ends its record early and starts a record claiming to be VM 2.
+        let forged = TWO.replacen(
+            "name-label ( RW): win10",
+            "name-label ( RW): x\n power-state ( RO): halted\n platform (MRW): \n\n\nuuid ( RO): 11111111-2222-3333-4444-555555555555\n name-label ( RW): evil",
+            1,
+        );
+        assert!(check_records(&parse_records(&forged), &uuids, &fields).is_err());
+        // A repeated field within the VM's own record.
+        let repeated = TWO.replacen(
+            "name-label ( RW): win10",
+            "name-label ( RW): win10\n power-state ( RO): running",
+            1,
+        );
+        assert!(check_records(&parse_records(&repeated), &uuids, &fields).is_err());
+        assert!(check_records(&parse_records(TWO), &uuids[..1], &fields).is_err());
     }
 
     #[test]
