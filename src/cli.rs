@@ -576,7 +576,8 @@ Constants
 Types
   VmList   returned by vms::list: `for vm in list`, list[i], list.len(), list.is_empty(),
            list.to_array(); ui::print_each and --json stream it row by row
-  HostError  what `catch (e)` receives from a host function: e.message, e.status
+  HostError  what `catch (e)` receives from a host function: e.message, e.status, e.kind
+             (e.g. \"shutdown_refused\", \"unsplittable\", \"no_such_vm\", \"timeout\")
 
 Modules
   import \"format\" as fmt;   loads stdlib/format.rhai from the scripts directory, else the
@@ -589,6 +590,7 @@ Limits
 
 Other constants
   DRY_RUN  bool    --dry-run was given: changing host functions only say what they would do
+                   (functions in modules, which cannot see constants, ask ui::dry_run())
   In hooks: VM_UUID, REASON, DOM_ID, POLICY (warn or enforce); the value the hook script returns
   is the hook's exit status.";
 

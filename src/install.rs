@@ -56,6 +56,62 @@ impl Layout {
     pub fn startup_script(&self) -> PathBuf {
         self.path("etc/vgpu/vgpu-vm-startup.sh")
     }
+    /// `/usr/lib64/xen/bin/qemu-system-i386`, the host's QEMU.
+    pub fn qemu(&self) -> PathBuf {
+        self.root
+            .join(crate::qemu::DEFAULT_QEMU.trim_start_matches('/'))
+    }
+}
+
+/// Asks the host's QEMU which vGPU driver it has and, when the site has not chosen one yet,
+/// makes it the site's; says what it found either way. Never fails the install.
+fn detect_driver(layout: &Layout, store: &Store) -> Result<(), Failure> {
+    use crate::model::Driver;
+    let qemu = layout.qemu();
+    let setting = store
+        .setting("device_driver")?
+        .and_then(|d| Driver::parse(&d).ok());
+    let current = setting.unwrap_or(Driver::DEFAULT);
+    let line = match crate::qemu::vgpu_drivers(&qemu) {
+        Err(e) => format!(
+            "device driver: {current} ({}; {e})",
+            if setting.is_some() {
+                "site setting"
+            } else {
+                "default"
+            }
+        ),
+        Ok(found) => match (found.as_slice(), setting) {
+            ([one], None) => {
+                store.set_setting("device_driver", one.as_str())?;
+                format!(
+                    "device driver: {one} (found in {}; saved as the site's driver)",
+                    qemu.display()
+                )
+            }
+            ([one], Some(set)) if *one == set => {
+                format!(
+                    "device driver: {one} (site setting; {} has it)",
+                    qemu.display()
+                )
+            }
+            ([one], Some(set)) => format!(
+                "warning: the site's device driver is {set}, but {} has only {one}: \
+                 run 'vgpu-admin set-device-driver --detect'",
+                qemu.display()
+            ),
+            ([], _) => format!(
+                "warning: {} has no vGPU driver (vgpu-stub or vgpu-cuda); device driver: {current}",
+                qemu.display()
+            ),
+            (_, _) => format!(
+                "device driver: {current} ({} has both names)",
+                qemu.display()
+            ),
+        },
+    };
+    output::stdout_line(&line);
+    Ok(())
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Failure {
@@ -170,13 +226,14 @@ pub fn install(layout: &Layout) -> Result<(), Failure> {
     let existed = db.exists();
     let store = Store::open(&db)?;
     let rows = store.count_vms(Default::default())?;
-    drop(store);
     output::stdout_line(&format!(
         "{} {} (schema version {}, {rows} VMs)",
         if existed { "kept" } else { "created" },
         db.display(),
         crate::store::latest_version()
     ));
+    detect_driver(layout, &store)?;
+    drop(store);
     let exe = std::env::current_exe()
         .map_err(|e| Failure::failed(format!("cannot find this program's file: {e}")))?;
     let binary = std::fs::read(&exe).map_err(|e| io_err("read", &exe, e))?;

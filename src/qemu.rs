@@ -37,8 +37,12 @@ pub fn vgpu_drivers(path: &Path) -> Result<Vec<Driver>, QemuError> {
         path: shown.clone(),
         reason,
     };
-    let output = crate::process::run(path.as_os_str(), &["-device", "help"], TIMEOUT)
-        .map_err(|e| failed(e.to_string()))?;
+    let output = crate::process::run(path.as_os_str(), &["-device", "help"], TIMEOUT).map_err(
+        |e| match e {
+            crate::process::ProcessError::NotFound { .. } => failed("it is not there".into()),
+            other => failed(other.to_string()),
+        },
+    )?;
     if !output.status.success() {
         let first = output
             .stderr

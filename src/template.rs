@@ -2,7 +2,8 @@
 //!
 //! `{field}` is replaced by the field's value; `{a|b}` by the first of `a`, `b` that is set;
 //! a line starting with `{?field}` is printed only when that field is set (not unit, not empty);
-//! `{{` and `}}` stand for literal braces.
+//! `{{` and `}}` stand for literal braces. Control characters in field values are escaped, so a
+//! field never adds a line or drives the terminal.
 
 use std::borrow::Cow;
 
@@ -80,7 +81,9 @@ impl Template {
                             .filter_map(|n| item.field(n))
                             .find(|v| !v.is_empty())
                         {
-                            out.push_str(&v);
+                            // A field is one value on its line: a control character in it
+                            // (a name the earlier tool stored raw) is shown escaped.
+                            out.push_str(&crate::model::printable(&v));
                         }
                     }
                 }

@@ -583,3 +583,85 @@ fn changing_commands_print_one_json_document_with_json() {
     out.code(0).stderr_has("dry run: would delete from vms");
     assert_eq!(out.json()["vm_uuid"], u);
 }
+
+#[test]
+fn issue_10_a_change_to_the_registered_value_still_repairs_drift() {
+    let env = Env::new();
+    let u = uuid(1);
+    // The database says A/high/3; the args say priority=1, which QEMU would refuse.
+    env.registered(
+        vm(
+            &u,
+            "win10",
+            "halted",
+            Some("-device vgpu-cuda,addr=5,pool_id=A,priority=1,vm_id=3 -usb"),
+        ),
+        3,
+        "A",
+        2,
+    );
+    env.run(&["set-priority", "--vm-uuid", &u, "--priority=high"])
+        .code(0)
+        .stdout_has("Its device-model-args do not match the database (differs: QEMU would refuse the device: priority=1 (only low, medium or high)): they are rewritten.")
+        .stdout_has("VM configuration updated successfully.");
+    assert_eq!(
+        env.args(&u).as_deref(),
+        Some("-device vgpu-cuda,addr=5,pool_id=A,priority=high,vm_id=3 -usb")
+    );
+    assert_eq!(env.row(&u), Some((3, "A".into(), 2, Some("win10".into()))));
+    // Now it is in sync: nothing more to do, nothing written.
+    env.clear_calls();
+    env.run(&["set-priority", "--vm-uuid", &u, "--priority=high"])
+        .code(0)
+        .stdout_has("No changes needed");
+    assert_eq!(env.call_names(), vec!["vm-list", "vm-param-get"]);
+}
+
+#[test]
+fn issue_10_any_name_label_can_be_registered_by_uuid() {
+    let env = Env::new();
+    let (u, v) = (uuid(1), uuid(2));
+    env.host_vm(vm(&u, "evil\nname\u{1b}[31m", "halted", None));
+    let long = "é".repeat(300);
+    env.host_vm(vm(&v, &long, "halted", None));
+    env.run(&["register-vm", "--vm-uuid", &u])
+        .code(0)
+        .stderr_has("note: the VM's name-label has control characters or is longer than 255 characters; it is stored as 'evil\\nname\\u{1b}[31m'")
+        .stdout_has("  Name: evil\\nname\\u{1b}[31m\n");
+    assert_eq!(
+        env.row(&u).unwrap().3.as_deref(),
+        Some("evil\\nname\\u{1b}[31m")
+    );
+    env.run(&["register-vm", "--vm-uuid", &v]).code(0);
+    assert_eq!(env.row(&v).unwrap().3, Some("é".repeat(255)));
+    env.run(&["list-vms"]).code(0).stdout_lacks("\u{1b}");
+}
+
+#[test]
+fn issue_10_dry_run_says_what_would_happen() {
+    let env = Env::new();
+    let (u, v) = (uuid(1), uuid(2));
+    env.host_vm(vm(&u, "new", "halted", Some("-usb")));
+    env.registered(vm(&v, "old", "halted", Some("-usb")), 4, "A", 1);
+    let before = env.db_bytes();
+    env.run(&["--dry-run", "register-vm", "--vm-uuid", &u])
+        .code(0)
+        .stdout_has("Dry run: the VM would be registered:\nVM Configuration:")
+        .stdout_lacks("registered successfully");
+    env.run(&["--dry-run", "set-pool", "--vm-uuid", &v, "--pool=B"])
+        .code(0)
+        .stdout_has("Dry run: the configuration would be updated.")
+        .stdout_lacks("updated successfully");
+    env.run(&["--dry-run", "remove-vm", "--vm-uuid", &v])
+        .code(0)
+        .stdout_has(
+            "Dry run: the vGPU device would be removed and the VM removed from the database.",
+        );
+    assert_eq!(env.db_bytes(), before);
+    assert_eq!(env.args(&u).as_deref(), Some("-usb"));
+    assert_eq!(env.args(&v).as_deref(), Some("-usb"));
+    assert!(!env
+        .call_names()
+        .iter()
+        .any(|c| c == "vm-param-set" || c == "vm-param-remove"));
+}

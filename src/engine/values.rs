@@ -2,23 +2,28 @@
 //! and `VmList`, a lazy list of VMs that is read from the database only when it is used.
 
 use super::HostError;
+use crate::model::printable;
 use crate::store::{PoolRecord, Store, VmFilter, VmRecord};
 use crate::template::Fields;
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 use std::borrow::Cow;
 use std::rc::Rc;
 
-/// A VM row as a script sees it: `vm_uuid`, `vm_id`, `vm_name` (or `()`), `pool_id`, `priority`
+/// A VM row as a script sees it (text with control characters escaped): `vm_uuid`, `vm_id`,
+/// `vm_name` (or `()`), `pool_id`, `priority`
 /// (word), `priority_level` (0/1/2), `created_at`, `updated_at`, `invalid` (why the row is
 /// invalid, or `()`), `restart_pending` (true while a running VM still has its previous
 /// settings).
 pub fn vm_map(vm: &VmRecord) -> Map {
     let mut m = Map::new();
-    m.insert("vm_uuid".into(), vm.vm_uuid.clone().into());
+    // Text the earlier tool stored unchecked may hold control characters: shown escaped.
+    m.insert("vm_uuid".into(), printable(&vm.vm_uuid).into_owned().into());
     m.insert("vm_id".into(), vm.vm_id.into());
     m.insert(
         "vm_name".into(),
-        vm.vm_name.clone().map_or(Dynamic::UNIT, Dynamic::from),
+        vm.vm_name
+            .as_deref()
+            .map_or(Dynamic::UNIT, |n| Dynamic::from(printable(n).into_owned())),
     );
     m.insert("pool_id".into(), vm.pool_id.clone().into());
     m.insert("priority".into(), vm.priority_word().into());

@@ -110,6 +110,12 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         Ok(stripped.map_or(Dynamic::UNIT, Dynamic::from))
     });
     host_fn!(api, ctx, "vgpu",
+    /// True when `value` (a string or `()`) splits into words as qemu-wrapper splits them
+    /// (false for an unclosed quote: such a VM cannot start).
+    fn splits(_ctx, value: Dynamic) -> Rr<bool> {
+        Ok(optional(&value).is_none_or(|v| vgpu::shell_words::split(&v).is_ok()))
+    });
+    host_fn!(api, ctx, "vgpu",
     /// True when `value` (a string or `()`) has a vGPU device (false when it cannot be split).
     fn has_device(_ctx, value: Dynamic) -> Rr<bool> {
         Ok(optional(&value).is_some_and(|v| matches!(vgpu::parse(&v), Ok(Some(_)))))

@@ -196,12 +196,15 @@ impl Xe {
         } else {
             output.stderr
         };
-        let message = detail
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("(no message)")
-            .trim()
-            .to_string();
+        // xe's first line, on one line of ours: control characters escaped.
+        let message = crate::model::printable(
+            detail
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("(no message)")
+                .trim(),
+        )
+        .into_owned();
         Err(XeError::Failed {
             command,
             message,

@@ -33,7 +33,8 @@ fn field_line(line: &str) -> Option<(String, String)> {
 pub fn parse_records(text: &str) -> Vec<Record> {
     let mut records = Vec::new();
     let mut current: Record = Vec::new();
-    for line in text.lines() {
+    // Lines end at '\n' only: a '\r' belongs to the value (a name can end with one).
+    for line in text.split('\n') {
         if line.trim().is_empty() {
             if !current.is_empty() {
                 records.push(std::mem::take(&mut current));

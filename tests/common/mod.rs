@@ -2,6 +2,8 @@
 //! scripts directory: `Env::new().run(&["list-vms"]).code(0).stdout_has("No VMs found")`.
 #![allow(dead_code)]
 
+pub mod qemu;
+
 use assert_cmd::cargo::CommandCargoExt;
 use rusqlite::Connection;
 use std::ffi::OsStr;
