@@ -442,7 +442,10 @@ pub fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
                 .find(|c| c.name == name)
                 .ok_or_else(|| Failure::usage(format!("unknown command '{name}'")))?;
             let options = validated_options(command, sub)?;
+            let mut config = config;
+            config.create_db = command.spec.changes && !config.dry_run;
             let host = Host::new(config);
+            host.context().set_command_name(&command.name);
             let result = host.run_command(&command.script, options);
             host.finish();
             result
@@ -517,6 +520,9 @@ fn run_file(config: HostConfig, matches: &ArgMatches) -> Result<(), Failure> {
         origin: Origin::Admin(path.clone()),
         text: text.into(),
     };
+    // An admin's script may change things: the database is created for it if need be.
+    let mut config = config;
+    config.create_db = !config.dry_run;
     let host = Host::new(config);
     let result = host.run_script(&script, args);
     host.finish();

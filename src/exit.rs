@@ -3,22 +3,32 @@
 /// The process exit status, as documented in `--help` and the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// 128 + the signal (130 SIGINT, 143 SIGTERM, 129 SIGHUP): interrupted; the work in hand
+    /// finished its step and put the VM's power state back first.
+    Interrupted(i32),
     /// 0: success.
-    Success = 0,
+    Success,
     /// 1: the operation failed (xe, database, script error).
-    Failed = 1,
+    Failed,
     /// 2: invalid usage or input (unknown option, bad value, vm-id taken).
-    Usage = 2,
+    Usage,
     /// 3: not found (VM not registered, or not on this host).
-    NotFound = 3,
+    NotFound,
     /// 4: cancelled at the confirmation prompt.
-    Cancelled = 4,
+    Cancelled,
 }
 
 impl Status {
     /// The numeric exit code.
     pub fn code(self) -> u8 {
-        self as u8
+        match self {
+            Status::Interrupted(signal) => u8::try_from(128 + signal).unwrap_or(1),
+            Status::Success => 0,
+            Status::Failed => 1,
+            Status::Usage => 2,
+            Status::NotFound => 3,
+            Status::Cancelled => 4,
+        }
     }
 
     /// The status for a numeric code a script asked for; unknown codes become [`Status::Failed`].
@@ -28,6 +38,7 @@ impl Status {
             2 => Status::Usage,
             3 => Status::NotFound,
             4 => Status::Cancelled,
+            129..=159 => Status::Interrupted((code - 128) as i32),
             _ => Status::Failed,
         }
     }

@@ -87,6 +87,21 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
                 .max(Duration::from_millis(500)),
         ),
     );
+    // A change to this VM in progress (vgpu-admin restarting it, say) owns it: leave it be.
+    // Otherwise finish a change of this VM that was interrupted, before checking it.
+    let ctx = host.context();
+    match ctx.try_lock_vm(uuid.as_str()) {
+        Ok(true) => {}
+        Ok(false) => return 0,
+        Err(e) => return say(fail, &format!("hook {name}: {}", e.message)),
+    }
+    let recovered = match ctx.recover_vm(uuid.as_str(), true) {
+        Ok(done) => done,
+        Err(e) => return say(fail, &format!("hook {name}: {}", e.message)),
+    };
+    if let Some(done) = &recovered {
+        output::stdout_line(&format!("vgpu-admin: recovered {done}"));
+    }
     let script = match host.catalog().find(&format!("hooks/{name}.rhai")) {
         Ok(Some(script)) => script,
         Ok(None) => return 0, // no script for this hook: nothing to do
@@ -110,16 +125,23 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
     let status = match host.run_with_constants(&script, constants) {
         Ok(value) if value.is_unit() => 0,
         Ok(value) => match value.as_int() {
-            Ok(code) if (0..=255).contains(&code) => code as u8,
+            // xenopsd reads 0 (fine), 1 (log and go on), anything else (abort): only these
+            // three, whatever the script returns.
+            Ok(code @ 0..=2) => code as u8,
             _ => say(
                 fail,
-                &format!("hook {name}: the script returned {value}, not an exit status"),
+                &format!("hook {name}: the script returned {value}, not 0, 1 or 2"),
             ),
         },
         Err(failure) => say(fail, &format!("hook {name} failed: {}", failure.message)),
     };
     host.finish();
-    status
+    // A recovery is worth a line in xenopsd's log.
+    if recovered.is_some() && status == 0 {
+        1
+    } else {
+        status
+    }
 }
 
 /// The policy and time limit from the database (defaults when unset).

@@ -224,7 +224,7 @@ pub fn install(layout: &Layout) -> Result<(), Failure> {
     }
     let db = layout.db();
     let existed = db.exists();
-    let store = Store::open(&db)?;
+    let store = Store::open(&db, true)?;
     let rows = store.count_vms(Default::default())?;
     output::stdout_line(&format!(
         "{} {} (schema version {}, {rows} VMs)",

@@ -11,11 +11,13 @@
 //! host.run_command(&command.script, vec![]).unwrap();
 //! ```
 
+pub mod change;
 pub mod cli;
 pub mod engine;
 pub mod exit;
 pub mod hook;
 pub mod install;
+pub mod interrupt;
 pub mod model;
 pub mod output;
 pub mod process;

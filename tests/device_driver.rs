@@ -48,6 +48,7 @@ fn setting(env: &Env) -> Option<String> {
 #[test]
 fn issue_10_the_driver_names_only_devices_the_tool_adds() {
     let env = Env::new();
+    env.run(&["init"]).code(0);
     env.run(&["status"]).code(0).stdout_has(
         "Device driver: vgpu-stub (default; not chosen for this site: see set-device-driver)",
     );
@@ -183,6 +184,10 @@ fn issue_10_install_detects_the_driver_once_and_then_only_warns() {
 #[test]
 fn issue_10_doctor_compares_the_site_with_the_host() {
     let env = Env::new();
+    env.run(&["doctor"])
+        .code(1)
+        .stdout_has("attend: no database at ");
+    env.run(&["init"]).code(0);
     let qemu = qemu_in(&env, &["vgpu-cuda"]);
     let q = format!("--qemu={}", qemu.display());
     env.host_vm(vm(&uuid(1), "plain", "halted", Some("-usb")));

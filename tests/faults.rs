@@ -5,14 +5,14 @@
 //! | command      | failing xe call   | step named          | row + args after | VM after |
 //! |--------------|-------------------|---------------------|------------------|----------|
 //! | set-pool     | vm-shutdown       | stop the VM         | old              | running  |
-//! | set-pool     | vm-param-set      | apply the change    | old              | running  |
+//! | set-pool     | vm-param-set      | write the device-model-args | old              | running  |
 //! | set-pool     | vm-start (once)   | start the VM        | new              | halted   |
-//! | update-vm    | vm-param-set      | apply the change    | old              | running  |
-//! | register-vm  | vm-param-set      | apply the change    | old (none)       | running  |
-//! | register-vm  | vm-shutdown       | stop the VM         | new              | running  |
+//! | update-vm    | vm-param-set      | write the device-model-args | old              | running  |
+//! | register-vm  | vm-param-set      | write the device-model-args | old (none)       | running  |
+//! | register-vm  | vm-shutdown       | stop the VM         | old (none)       | running  |
 //! | register-vm  | vm-start (once)   | start the VM        | new              | halted   |
 //! | remove-vm    | vm-shutdown       | stop the VM         | old              | running  |
-//! | remove-vm    | vm-param-set      | apply the change    | old              | running  |
+//! | remove-vm    | vm-param-set      | write the device-model-args | old              | running  |
 //! | remove-vm    | vm-start (once)   | start the VM        | new (removed)    | halted   |
 
 mod common;
@@ -113,14 +113,14 @@ fn run_case(case: &Case) {
 #[rustfmt::skip]
 const CASES: &[Case] = &[
     Case { command: "set-pool",    fails: "vm-shutdown",  once: false, step: "stop the VM",      row: Some("A"), args: Some(OLD),    power: "running" },
-    Case { command: "set-pool",    fails: "vm-param-set", once: false, step: "apply the change", row: Some("A"), args: Some(OLD),    power: "running" },
+    Case { command: "set-pool",    fails: "vm-param-set", once: false, step: "write the device-model-args", row: Some("A"), args: Some(OLD),    power: "running" },
     Case { command: "set-pool",    fails: "vm-start",     once: true,  step: "start the VM",     row: Some("B"), args: Some(NEW),    power: "halted" },
-    Case { command: "update-vm",   fails: "vm-param-set", once: false, step: "apply the change", row: Some("A"), args: Some(OLD),    power: "running" },
-    Case { command: "register-vm", fails: "vm-param-set", once: false, step: "apply the change", row: None,      args: Some("-usb"), power: "running" },
-    Case { command: "register-vm", fails: "vm-shutdown",  once: false, step: "stop the VM",      row: Some("B"), args: Some(NEW),    power: "running" },
+    Case { command: "update-vm",   fails: "vm-param-set", once: false, step: "write the device-model-args", row: Some("A"), args: Some(OLD),    power: "running" },
+    Case { command: "register-vm", fails: "vm-param-set", once: false, step: "write the device-model-args", row: None,      args: Some("-usb"), power: "running" },
+    Case { command: "register-vm", fails: "vm-shutdown",  once: false, step: "stop the VM",      row: None,      args: Some("-usb"), power: "running" },
     Case { command: "register-vm", fails: "vm-start",     once: true,  step: "start the VM",     row: Some("B"), args: Some(NEW),    power: "halted" },
     Case { command: "remove-vm",   fails: "vm-shutdown",  once: false, step: "stop the VM",      row: Some("A"), args: Some(OLD),    power: "running" },
-    Case { command: "remove-vm",   fails: "vm-param-set", once: false, step: "apply the change", row: Some("A"), args: Some(OLD),    power: "running" },
+    Case { command: "remove-vm",   fails: "vm-param-set", once: false, step: "write the device-model-args", row: Some("A"), args: Some(OLD),    power: "running" },
     Case { command: "remove-vm",   fails: "vm-start",     once: true,  step: "start the VM",     row: None,      args: Some("-usb"), power: "halted" },
 ];
 
@@ -174,6 +174,8 @@ fn after_a_failed_change_the_vm_boots_with_its_previous_configuration() {
             "vm-param-get",
             "vm-shutdown",
             "vm-param-set",
+            // after the failure, the args are read back: they are the old ones
+            "vm-param-get",
             "vm-start"
         ]
     );

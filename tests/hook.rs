@@ -332,7 +332,7 @@ fn install_over_the_earlier_tools_layout_keeps_its_binary_aside() {
 #[test]
 fn set_hook_policy_validates_and_status_shows_it() {
     let env = Env::new();
-    env.run(&["list-pools"]).code(0);
+    env.run(&["init"]).code(0);
     let before = env.db_bytes();
     env.run(&["set-hook-policy", "--policy=loud"])
         .code(2)

@@ -191,6 +191,7 @@ fn status_shows_pools_counts_per_priority_and_members() {
 #[test]
 fn an_empty_database_reads_cleanly() {
     let env = Env::new();
+    env.run(&["init"]).code(0);
     env.run(&["list-vms"]).code(0).stdout_is("No VMs found\n");
     assert_eq!(env.run(&["list-vms", "--json"]).code(0).json(), json!([]));
     env.run(&["status"])

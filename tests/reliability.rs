@@ -33,7 +33,7 @@ fn spawn_run(env: &Env, script: &std::path::Path) -> Child {
 #[test]
 fn eight_processes_registering_250_vms_each_get_2000_unique_ids() {
     let env = Env::new();
-    env.run(&["list-pools"]).code(0);
+    env.run(&["init"]).code(0);
     let children: Vec<Child> = (0..8u32)
         .map(|p| {
             let script = registering_script(&env, &format!("w{p}.rhai"), 1 + p * 1000, 250);
@@ -60,7 +60,7 @@ fn eight_processes_registering_250_vms_each_get_2000_unique_ids() {
 #[test]
 fn readers_during_writers_never_fail_or_see_partial_rows() {
     let env = Env::new();
-    env.run(&["list-pools"]).code(0);
+    env.run(&["init"]).code(0);
     let writers: Vec<Child> = (0..3u32)
         .map(|p| {
             spawn_run(
@@ -134,7 +134,7 @@ fn a_killed_bulk_registration_leaves_all_or_nothing() {
 #[test]
 fn a_database_locked_beyond_the_busy_timeout_is_a_clear_error() {
     let env = Env::new();
-    env.run(&["list-pools"]).code(0);
+    env.run(&["init"]).code(0);
     let holder = env.sql();
     holder
         .execute_batch(

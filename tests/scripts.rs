@@ -149,6 +149,7 @@ fn errors_inside_a_stdlib_module_name_the_module_file() {
         "stdlib/format.rhai",
         "fn vm_block() {\n    undefined_thing()\n}\n",
     );
+    env.run(&["init"]).code(0);
     let out = env.run(&["list-vms"]);
     // list-vms calls fmt::vm_block(): the error points into the admin's module.
     out.code(1)
@@ -274,7 +275,7 @@ fn api_prints_every_host_function_with_its_documentation() {
 #[test]
 fn concurrent_processes_never_get_the_same_vm_id() {
     let env = Env::new();
-    env.run(&["list-pools"]).code(0);
+    env.run(&["init"]).code(0);
     let mut children = Vec::new();
     for p in 0..4u32 {
         let script = env.file(

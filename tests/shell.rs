@@ -212,7 +212,8 @@ fn a_terminal_shows_a_spinner_while_a_vm_stops_and_an_unwritable_history_is_a_wa
     p.exp_string("vgpu> ").unwrap();
     p.send_line(&format!("set-pool --vm-uuid={u} --pool=B --yes"))
         .unwrap();
-    p.exp_string(&format!("Stopping VM {u}... 0.")).unwrap();
+    p.exp_string(&format!("Stopping VM win10 ({u})... 0."))
+        .unwrap();
     p.exp_string("VM configuration updated successfully.")
         .unwrap();
     p.exp_string("vgpu> ").unwrap();

@@ -43,10 +43,10 @@ fn col(
 #[test]
 fn fresh_database_has_exactly_the_specified_schema_and_pools() {
     let env = Env::new();
-    env.run(&["list-pools"]).code(0);
+    env.run(&["init"]).code(0);
     assert!(
         env.db.exists(),
-        "database and its directory are created on first use"
+        "database and its directory are created by init"
     );
     let mode = std::fs::metadata(&env.db).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "database file mode");
@@ -104,12 +104,14 @@ fn fresh_database_has_exactly_the_specified_schema_and_pools() {
     assert_eq!(
         names,
         vec![
+            "change_journal",
             "idx_vm_pool",
             "idx_vm_priority",
             "idx_vm_uuid",
             "pools",
             "restart_pending",
             "settings",
+            "sqlite_autoindex_change_journal_1",
             "sqlite_autoindex_pools_1",
             "sqlite_autoindex_restart_pending_1",
             "sqlite_autoindex_settings_1",
@@ -163,7 +165,7 @@ fn fresh_database_has_exactly_the_specified_schema_and_pools() {
 #[test]
 fn opening_twice_changes_nothing() {
     let env = Env::new();
-    env.run(&["list-pools"]).code(0);
+    env.run(&["init"]).code(0);
     let before = env.db_bytes();
     env.run(&["list-pools"]).code(0);
     env.run(&["status"]).code(0);
@@ -330,7 +332,7 @@ fn an_unusable_database_path_is_a_clear_error() {
     let env = Env::new();
     let blocker = env.file("blocker", "a file where a directory should be");
     let out = env
-        .command(["list-vms"])
+        .command(["init"])
         .env("VGPU_DB", blocker.join("vgpu.db"))
         .output()
         .unwrap();

@@ -233,7 +233,7 @@ fn concurrent_registrations_without_a_vm_id_get_different_ids() {
     for i in 1..=6 {
         env.host_vm(vm(&uuid(i), &format!("vm{i}"), "halted", None));
     }
-    env.run(&["list-pools"]).code(0);
+    env.run(&["init"]).code(0);
     let children: Vec<_> = (1..=6)
         .map(|i| {
             let mut cmd = env.command(["register-vm", &format!("--vm-uuid={}", uuid(i))]);

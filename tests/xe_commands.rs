@@ -210,9 +210,10 @@ fn registering_a_running_vm_offers_the_restart() {
     env.run_with_input(&["register-vm", "--vm-uuid", &w, "--priority=low"], "y\n")
         .code(0)
         .stdout_has("VM restarted with its vGPU settings.");
+    // Asked first, then one unit: stop, write, start.
     assert_eq!(
         env.call_names(),
-        [&register[..], &["vm-shutdown", "vm-start"]].concat()
+        [&register[..4], &["vm-shutdown", "vm-param-set", "vm-start"]].concat()
     );
     assert_eq!(env.power(&w), "running");
     assert_eq!(

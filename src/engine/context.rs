@@ -29,6 +29,8 @@ pub struct HostConfig {
     pub xe_timeout: std::time::Duration,
     /// Limits that stop runaway scripts.
     pub limits: Limits,
+    /// The command changes things: a missing database is created (reads alone never do).
+    pub create_db: bool,
 }
 
 impl HostConfig {
@@ -43,6 +45,7 @@ impl HostConfig {
             xe_program: "xe".into(),
             xe_timeout: crate::xe::DEFAULT_TIMEOUT,
             limits: Limits::default(),
+            create_db: false,
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct Context {
     xe_timeout: std::cell::Cell<Option<std::time::Duration>>,
     clock: std::cell::Cell<Option<std::time::Instant>>,
     waited: std::cell::Cell<std::time::Duration>,
+    locks: RefCell<HashMap<String, crate::change::lock::VmLock>>,
+    command: RefCell<Option<String>>,
 }
 
 impl Context {
@@ -102,15 +107,28 @@ impl Context {
             xe_timeout: std::cell::Cell::new(None),
             clock: std::cell::Cell::new(None),
             waited: std::cell::Cell::new(std::time::Duration::ZERO),
+            locks: RefCell::new(HashMap::new()),
+            command: RefCell::new(None),
         })
     }
 
-    /// The database, opened (created, migrated) on first use.
+    /// The database, opened (and migrated) on first use; created only by a command that
+    /// changes things (a read never creates a file: a mistyped `--db` is an error).
     pub fn store(&self) -> Result<Rc<Store>, Failure> {
+        self.open_store(self.config.create_db)
+    }
+
+    /// The database for a change: created when it does not exist yet.
+    pub fn store_for_write(&self) -> Result<Rc<Store>, Failure> {
+        self.open_store(true)
+    }
+
+    fn open_store(&self, create: bool) -> Result<Rc<Store>, Failure> {
         if let Some(store) = self.store.borrow().as_ref() {
             return Ok(store.clone());
         }
-        let store = Rc::new(Store::open(&self.config.db_path)?);
+        let store = Rc::new(Store::open(&self.config.db_path, create)?);
+        self.report_unfinished(&store);
         if store.migration().adopted_legacy {
             eprintln!(
                 "note: adopted the database of the earlier vgpu-admin at {} (schema version {} -> {}); every row was kept",
@@ -130,6 +148,139 @@ impl Context {
             .setting("device_driver")
             .map_err(HostError::store)?;
         Ok(value.and_then(|v| crate::model::Driver::parse(&v).ok()))
+    }
+
+    /// Says which recorded changes were interrupted (their process is gone: their VM's lock
+    /// is free) and how to finish them.
+    fn report_unfinished(&self, store: &Store) {
+        let Ok(entries) = store.journal() else { return };
+        for entry in entries {
+            let free = crate::change::lock::try_lock(&self.config.db_path, &entry.vm_uuid)
+                .ok()
+                .flatten()
+                .is_some();
+            if free {
+                crate::output::stderr_line(&format!(
+                    "warning: an interrupted {} of VM {} (started {}, reached '{}') is unfinished: 'vgpu-admin recover' (or the next change to that VM) completes or undoes it",
+                    entry.command, entry.vm_uuid, entry.started_at, entry.step
+                ));
+            }
+        }
+    }
+
+    /// Prints a line of the dialogue: on stdout, or on stderr under `--json` (where stdout
+    /// carries only the JSON document).
+    pub fn say(&self, text: &str) {
+        if self.config.json {
+            crate::output::stderr_line(text);
+        } else {
+            crate::output::script_line(text);
+        }
+    }
+
+    /// Takes VM `uuid`'s lock for the rest of the run (waiting for another vgpu-admin changing
+    /// it), then finishes an interrupted change of that VM recorded in the journal.
+    pub fn lock_vm(&self, uuid: &str) -> Result<(), Failure> {
+        if self.locks.borrow().contains_key(uuid) {
+            return Ok(());
+        }
+        let limit = self.config.xe_timeout;
+        let lock = self.waiting(|| {
+            crate::change::lock::lock(&self.config.db_path, uuid, limit, || {
+                self.say(&format!(
+                    "Waiting for another vgpu-admin that is changing VM {uuid}..."
+                ))
+            })
+        });
+        let lock = lock.map_err(|e| Failure::failed(e.to_string()))?;
+        self.locks.borrow_mut().insert(uuid.to_string(), lock);
+        if let Some(done) = self.recover_vm(uuid, false)? {
+            self.say(&format!("Recovered {done}."));
+        }
+        Ok(())
+    }
+
+    /// Takes VM `uuid`'s lock only if it is free now; true when taken (or held already).
+    pub fn try_lock_vm(&self, uuid: &str) -> Result<bool, Failure> {
+        if self.locks.borrow().contains_key(uuid) {
+            return Ok(true);
+        }
+        match crate::change::lock::try_lock(&self.config.db_path, uuid) {
+            Ok(Some(lock)) => {
+                self.locks.borrow_mut().insert(uuid.to_string(), lock);
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => Err(Failure::failed(e.to_string())),
+        }
+    }
+
+    /// True when this run holds VM `uuid`'s lock.
+    pub fn holds_lock(&self, uuid: &str) -> bool {
+        self.locks.borrow().contains_key(uuid)
+    }
+
+    /// The command being run (for the change journal), `script` outside a command.
+    pub fn command_name(&self) -> String {
+        self.command
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| "script".to_string())
+    }
+
+    /// Names the command being run.
+    pub fn set_command_name(&self, name: &str) {
+        *self.command.borrow_mut() = Some(name.to_string());
+    }
+
+    /// Releases VM `uuid`'s lock.
+    pub fn unlock_vm(&self, uuid: &str) {
+        self.locks.borrow_mut().remove(uuid);
+    }
+
+    /// Releases every VM lock (the end of a command in the shell).
+    pub fn release_locks(&self) {
+        self.locks.borrow_mut().clear();
+    }
+
+    /// Finishes the interrupted change of VM `uuid` recorded in the journal, if there is one
+    /// (the VM's lock is held); returns what was done. `starting`: the VM is being started.
+    pub fn recover_vm(&self, uuid: &str, starting: bool) -> Result<Option<String>, Failure> {
+        let store = match self.store() {
+            Ok(store) => store,
+            Err(_) => return Ok(None), // no database: nothing recorded
+        };
+        let Some(entry) = store.journal_entry(uuid)? else {
+            return Ok(None);
+        };
+        let xe = self.xe();
+        let say = |t: &str| self.say(t);
+        let io = crate::change::Io {
+            store: &store,
+            xe: &xe,
+            say: &say,
+            dry_run: false,
+            spinner: !self.config.json,
+        };
+        let _critical = crate::interrupt::Critical::enter();
+        let done = self.waiting(|| crate::change::recover(&entry, &io, starting))?;
+        Ok(Some(done))
+    }
+
+    /// Refuses an xe call inside `vms::transaction`: the database's write lock would be held
+    /// while xe runs, and the GPU mediator, which writes without waiting, would fail.
+    pub fn check_outside_transaction(&self) -> Result<(), Box<rhai::EvalAltResult>> {
+        let open = self
+            .store
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.in_transaction());
+        if open {
+            return Err(HostError::failed(
+                "xe cannot be called inside vms::transaction: the database would stay locked while xe runs (the GPU mediator's writes would fail); call xe before or after the transaction",
+            ));
+        }
+        Ok(())
     }
 
     /// Starts timing a script run (see [`Limits::max_time`]).
@@ -171,6 +322,11 @@ impl Context {
     /// Like [`Context::store`], as a script error.
     pub fn store_for_script(&self) -> Result<Rc<Store>, Box<rhai::EvalAltResult>> {
         self.store().map_err(HostError::boxed)
+    }
+
+    /// Like [`Context::store_for_write`], as a script error.
+    pub fn store_for_script_write(&self) -> Result<Rc<Store>, Box<rhai::EvalAltResult>> {
+        self.store_for_write().map_err(HostError::boxed)
     }
 
     /// The `xe` client.

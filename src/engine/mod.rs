@@ -2,6 +2,7 @@
 //! stdlib module resolver, and error reporting. Workflow and wording live in the scripts.
 
 pub mod api;
+mod changes;
 pub mod context;
 mod diagnostic;
 mod json;
@@ -140,6 +141,7 @@ impl Host {
 
         let mut builder = api::ApiBuilder::default();
         vms::register(&mut builder, &ctx);
+        changes::register(&mut builder, &ctx);
         pools::register(&mut builder, &ctx);
         ui::register(&mut builder, &ctx);
         xe::register(&mut builder, &ctx);

@@ -27,7 +27,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
             ctx.dry_run_note(&format!("set {key} = {value}"));
             return Ok(value);
         }
-        ctx.store_for_script()?.set_setting(key, &value).map_err(HostError::store)?;
+        ctx.store_for_script_write()?.set_setting(key, &value).map_err(HostError::store)?;
         Ok(value)
     });
 }

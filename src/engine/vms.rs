@@ -58,7 +58,7 @@ fn filter_of(map: &Map) -> Result<VmFilter, Box<EvalAltResult>> {
     })
 }
 
-fn new_vm_of(vm: &Map) -> Result<NewVm, Box<EvalAltResult>> {
+pub(super) fn new_vm_of(vm: &Map) -> Result<NewVm, Box<EvalAltResult>> {
     check_keys(
         vm,
         &[
@@ -77,7 +77,7 @@ fn new_vm_of(vm: &Map) -> Result<NewVm, Box<EvalAltResult>> {
     })
 }
 
-fn changes_of(changes: &Map) -> Result<VmChanges, Box<EvalAltResult>> {
+pub(super) fn changes_of(changes: &Map) -> Result<VmChanges, Box<EvalAltResult>> {
     check_keys(
         changes,
         &["name", "vm_name", "pool", "pool_id", "priority", "vm_id"],
@@ -114,7 +114,10 @@ fn register_with(ctx: &Context, vm: &Map, held: &HeldIds) -> Result<Map, Box<Eva
         ctx.dry_run_note(&format!("insert into vms: {}", describe(&row)));
         return Ok(vm_map(&row));
     }
-    let row = store.register(&new, held).map_err(HostError::store)?;
+    let row = ctx
+        .store_for_script_write()?
+        .register(&new, held)
+        .map_err(HostError::store)?;
     Ok(vm_map(&row))
 }
 
@@ -147,7 +150,8 @@ fn update_with(
         ctx.dry_run_note(&format!("update vms: {}", describe(&row)));
         return Ok(vm_map(&row));
     }
-    let (_, after) = store
+    let (_, after) = ctx
+        .store_for_script_write()?
         .update(uuid.as_str(), &changes, held)
         .map_err(HostError::store)?;
     Ok(vm_map(&after))
@@ -265,7 +269,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
             }
             return Ok(());
         }
-        ctx.store_for_script()?.set_restart_pending(uuid.as_str(), pending).map_err(HostError::store)
+        ctx.store_for_script_write()?.set_restart_pending(uuid.as_str(), pending).map_err(HostError::store)
     });
     host_fn!(api, ctx, "vms",
     /// Deletes a VM's registration and returns the map it had. Not registered: error (exit 3).
@@ -280,7 +284,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
             ctx.dry_run_note(&format!("delete from vms: {}", describe(&row)));
             return Ok(vm_map(&row));
         }
-        let row = store.remove(uuid.as_str()).map_err(HostError::store)?;
+        let row = ctx.store_for_script_write()?.remove(uuid.as_str()).map_err(HostError::store)?;
         Ok(vm_map(&row))
     });
     host_fn!(api, ctx, "vms",
@@ -311,14 +315,15 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
             "Runs `work` (a function or closure) as one database transaction: every change it makes",
             "through `vms::` is kept together, or none is if it throws (or the process is killed).",
             "Returns what `work` returns. Use it for bulk changes: 10,000 registrations in one",
-            "transaction take a fraction of a second.",
+            "transaction take a fraction of a second. xe cannot be called inside it (the database",
+            "would stay locked while xe runs); for a change to a VM use `vms::apply`.",
         ],
         move |call: NativeCallContext, work: FnPtr| -> Result<Dynamic, Box<EvalAltResult>> {
             if c.config.dry_run {
                 // Nothing is written in a dry run: no transaction to hold.
                 return work.call_within_context::<Dynamic>(&call, ());
             }
-            let store = c.store_for_script()?;
+            let store = c.store_for_script_write()?;
             store.batch(|| work.call_within_context::<Dynamic>(&call, ()))
         },
     );

@@ -37,6 +37,7 @@ fn change(
     args: Vec<String>,
     waiting: Option<String>,
 ) -> Result<(), Box<EvalAltResult>> {
+    ctx.check_outside_transaction()?;
     if ctx.config.dry_run {
         ctx.dry_run_note(&format!("run: {}", Xe::display_call(&args)));
         return Ok(());
@@ -54,6 +55,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// lists only uuids; when a VM's name imitates records, every VM is read one by one and a
     /// warning says so.
     fn vms(ctx) -> Rr<Array> {
+        ctx.check_outside_transaction()?;
         let listing = ctx.waiting(|| ctx.xe().vms()).map_err(HostError::xe)?;
         if let Some(why) = listing.read_one_by_one {
             crate::output::stderr_line(&format!(
@@ -69,12 +71,14 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// `vm-param-get`), or `()` when there is no such VM: two calls.
     fn vm(ctx, uuid: &str) -> Rr<Dynamic> {
         let uuid = super::uuid_arg(uuid)?;
+        ctx.check_outside_transaction()?;
         let vm = ctx.waiting(|| ctx.xe().vm(uuid.as_str())).map_err(HostError::xe)?;
         Ok(vm.map_or(Dynamic::UNIT, |v| Dynamic::from_map(host_vm_map(&v))))
     });
     host_fn!(api, ctx, "xe",
     /// The uuids of the VMs whose name-label is exactly `name`: one call.
     fn uuids_named(ctx, name: &str) -> Rr<Array> {
+        ctx.check_outside_transaction()?;
         let uuids = ctx.waiting(|| ctx.xe().uuids_named(name)).map_err(HostError::xe)?;
         Ok(uuids.into_iter().map(Dynamic::from).collect())
     });
@@ -83,6 +87,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// `xe vm-param-get` call.
     fn device_model_args(ctx, uuid: &str) -> Rr<Dynamic> {
         let uuid = super::uuid_arg(uuid)?;
+        ctx.check_outside_transaction()?;
         let args = ctx.waiting(|| ctx.xe().device_model_args(uuid.as_str())).map_err(HostError::xe)?;
         Ok(args.map_or(Dynamic::UNIT, Dynamic::from))
     });

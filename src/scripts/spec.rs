@@ -6,6 +6,7 @@
 //! //! @option --pool <pool>               Only VMs in this pool
 //! //! @option --vm-uuid <uuid> required   The VM to show
 //! //! @flag   --no-restart                Apply at the next boot, stop nothing
+//! //! @changes                            It changes things: a missing database is created
 //! ```
 //!
 //! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `text`, `path`, or a list of choices like
@@ -182,6 +183,9 @@ pub struct CommandSpec {
     pub long_about: Vec<String>,
     /// The options, in declaration order.
     pub options: Vec<OptionSpec>,
+    /// `@changes`: the command changes things, so a missing database is created for it (a
+    /// command without it only reads, and a missing database is an error).
+    pub changes: bool,
 }
 
 /// A header that cannot be understood; `line` is 1-based.
@@ -214,9 +218,11 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
             spec.options.push(parse_option(rest, true).map_err(err)?);
         } else if let Some(rest) = text.strip_prefix("@flag") {
             spec.options.push(parse_option(rest, false).map_err(err)?);
+        } else if text == "@changes" {
+            spec.changes = true;
         } else if text.starts_with('@') {
             return Err(err(format!(
-                "unknown header tag in '{text}': expected @option or @flag"
+                "unknown header tag in '{text}': expected @option, @flag or @changes"
             )));
         } else if spec.about.is_empty() {
             spec.about = text.to_string();

@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_restart_pending.sql",
         sql: include_str!("../../migrations/0004_restart_pending.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_change_journal.sql",
+        sql: include_str!("../../migrations/0005_change_journal.sql"),
+    },
 ];
 
 /// The schema version this build writes.
@@ -79,6 +84,67 @@ pub fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n > 0)
+}
+
+/// The tables vgpu-admin (or the earlier tool) makes; no other may be in a database it changes.
+const OUR_TABLES: &[&str] = &[
+    "pools",
+    "vms",
+    "settings",
+    "restart_pending",
+    "change_journal",
+];
+
+/// The columns `vms` must have for vgpu-admin to use it (other columns, such as the GPU
+/// mediator's, are fine).
+const VMS_COLUMNS: &[&str] = &["vm_id", "vm_uuid", "vm_name", "pool_id", "priority"];
+
+/// What makes a database not ours, if anything: tables vgpu-admin does not make, or a `vms`
+/// table without its columns. An empty database is ours to fill.
+pub fn foreign_tables(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let unknown: Vec<&str> = tables
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !OUR_TABLES.contains(t))
+        .collect();
+    if !unknown.is_empty() {
+        let shown: Vec<String> = unknown
+            .iter()
+            .take(5)
+            .map(|t| format!("'{}'", crate::model::shown(t)))
+            .collect();
+        return Ok(Some(format!(
+            "the table{} {}{}",
+            if unknown.len() > 1 { "s" } else { "" },
+            shown.join(", "),
+            if unknown.len() > 5 { ", ..." } else { "" }
+        )));
+    }
+    if tables.iter().any(|t| t == "vms") {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('vms')")?;
+        let columns: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let missing: Vec<&str> = VMS_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| !columns.iter().any(|have| have == c))
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Some(format!(
+                "a table 'vms' without the column{} {}",
+                if missing.len() > 1 { "s" } else { "" },
+                missing.join(", ")
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Applies every pending migration inside one `BEGIN IMMEDIATE` transaction.

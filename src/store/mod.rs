@@ -4,9 +4,11 @@
 //! use and migrated in place. Rows the earlier tool let in although they are invalid are read
 //! leniently and reported through [`VmRecord::problem`], never by failing.
 
+mod journal;
 mod migrations;
 mod records;
 
+pub use journal::{Entry as JournalEntry, Op, RowValues};
 pub use migrations::{latest_version, MigrationReport, MIGRATIONS};
 pub use records::{PoolRecord, VmRecord};
 
@@ -31,6 +33,30 @@ pub enum StoreError {
         path: PathBuf,
         /// Why.
         reason: String,
+    },
+    /// There is no database file (and this command does not create one).
+    #[error("no database at {path}: nothing is registered there yet ('vgpu-admin init' or the first change creates it; check --db)")]
+    Missing {
+        /// The database path.
+        path: PathBuf,
+    },
+    /// An SQLite database of something else: not ours to change.
+    #[error("{path} is not a vgpu-admin database: it holds {found}; nothing was changed")]
+    Foreign {
+        /// The database path.
+        path: PathBuf,
+        /// What was found.
+        found: String,
+    },
+    /// A database written by a newer vgpu-admin: read, but not changed.
+    #[error("database {path} has schema version {version}, newer than this vgpu-admin's ({ours}): upgrade vgpu-admin to change anything; nothing was changed")]
+    NewerSchema {
+        /// The database path.
+        path: PathBuf,
+        /// Its version.
+        version: i64,
+        /// Ours.
+        ours: i64,
     },
     /// The file exists but is not an SQLite database.
     #[error("{path} is not a vgpu-admin database (not an SQLite file); nothing was changed")]
@@ -76,6 +102,14 @@ pub enum StoreError {
     /// No free vm-id is left in 1..=2147483647.
     #[error("no free vm-id is left (1..=2147483647 are all taken)")]
     NoFreeVmId,
+    /// A change to the VM is recorded and not finished.
+    #[error("an unfinished change to VM {uuid} ({command}) is recorded: 'vgpu-admin recover' completes or undoes it")]
+    Unfinished {
+        /// The VM.
+        uuid: String,
+        /// The command that started it.
+        command: String,
+    },
     /// The VM is not in the database.
     #[error("VM {0} is not registered")]
     NotRegistered(String),
@@ -154,6 +188,10 @@ pub struct Store {
     migration: MigrationReport,
     /// The database has the `restart_pending` table (a read-only older one may not).
     has_pending: bool,
+    /// The database has the `change_journal` table.
+    has_journal: bool,
+    /// The schema version is newer than ours: reads only.
+    newer: Option<i64>,
 }
 
 /// The columns [`VmRecord::from_row`] reads, in its order; `{pending}` is filled in by
@@ -171,16 +209,25 @@ const PENDING_COLUMN: &str =
 pub type HeldIds = std::collections::BTreeMap<i64, String>;
 
 impl Store {
-    /// Opens (creating it and its directory if needed) and migrates the database at `path`.
+    /// Opens and migrates the database at `path`; with `create`, a missing file (and its
+    /// directory) is created first, else it is [`StoreError::Missing`].
     ///
-    /// A database the current user cannot write is opened read-only: reads work, writes fail with
-    /// [`StoreError::ReadOnly`].
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    /// Only a database that is empty or holds vgpu-admin's tables (those of the earlier tool
+    /// included) is migrated; any other is [`StoreError::Foreign`] and left untouched. A
+    /// database the current user cannot write is opened read-only, and one with a newer schema
+    /// is read as it is: reads work, writes fail with [`StoreError::ReadOnly`] or
+    /// [`StoreError::NewerSchema`].
+    pub fn open(path: &Path, create: bool) -> Result<Store, StoreError> {
         let open_err = |reason: String| StoreError::Open {
             path: path.to_path_buf(),
             reason,
         };
         if !path.exists() {
+            if !create {
+                return Err(StoreError::Missing {
+                    path: path.to_path_buf(),
+                });
+            }
             create_database_file(path).map_err(|e| open_err(e.to_string()))?;
         } else if path.is_dir() {
             return Err(open_err("it is a directory".into()));
@@ -196,10 +243,14 @@ impl Store {
             read_only,
             migration: MigrationReport::default(),
             has_pending: false,
+            has_journal: false,
+            newer: None,
         };
         store.configure()?;
         store.has_pending =
             migrations::has_table(&store.conn, "restart_pending").map_err(|e| store.classify(e))?;
+        store.has_journal =
+            migrations::has_table(&store.conn, "change_journal").map_err(|e| store.classify(e))?;
         Ok(store)
     }
 
@@ -216,7 +267,22 @@ impl Store {
             }
             Err(e) => return Err(self.classify(e)),
         };
-        if self.read_only {
+        // Ours, the earlier tool's, or empty: anything else is left alone.
+        if let Some(found) = migrations::foreign_tables(&self.conn).map_err(|e| self.classify(e))? {
+            return Err(StoreError::Foreign {
+                path: self.path.clone(),
+                found,
+            });
+        }
+        if version > latest_version() {
+            self.newer = Some(version);
+            crate::output::stderr_line(&format!(
+                "warning: database {} has schema version {version}, newer than this vgpu-admin's ({}): reading only",
+                self.path.display(),
+                latest_version()
+            ));
+        }
+        if self.read_only || self.newer.is_some() {
             if !migrations::has_tables(&self.conn).map_err(|e| self.classify(e))? {
                 return Err(StoreError::NoSchema {
                     path: self.path.clone(),
@@ -297,6 +363,13 @@ impl Store {
     }
 
     fn ensure_writable(&self, what: &str) -> Result<(), StoreError> {
+        if let Some(version) = self.newer {
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                version,
+                ours: latest_version(),
+            });
+        }
         if self.read_only {
             Err(StoreError::ReadOnly {
                 path: self.path.clone(),
@@ -465,9 +538,21 @@ impl Store {
         tx.commit().map_err(|e| self.classify(e))
     }
 
-    /// The vm-id `register` would assign now: free in the database and not in `held`.
+    /// The vm-id `register` would assign now: free in the database, not in `held` and not
+    /// reserved by an unfinished change.
     pub fn next_vm_id(&self, held: &HeldIds) -> Result<i64, StoreError> {
-        next_free_vm_id(&self.conn, held).map_err(|e| self.classify(e))?
+        let mut taken = held.clone();
+        if self.has_journal {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT vm_id, vm_uuid FROM change_journal WHERE vm_id IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (id, uuid) = row?;
+                taken.insert(id, uuid);
+            }
+        }
+        next_free_vm_id(&self.conn, &taken).map_err(|e| self.classify(e))?
     }
 
     /// What [`Store::register`] would store, checked the same way (uuid not registered, vm-id
@@ -627,9 +712,32 @@ impl Store {
                     vm_id,
                     by: by.clone(),
                 }),
-                None => Ok(()),
+                None => match self.reserved_by(vm_id, own_uuid)? {
+                    Some(by) => Err(StoreError::VmIdTaken { vm_id, by }),
+                    None => Ok(()),
+                },
             },
         }
+    }
+
+    /// The VM whose recorded, unfinished change reserves `vm_id` (other than `own_uuid`).
+    fn reserved_by(&self, vm_id: i64, own_uuid: &str) -> Result<Option<String>, StoreError> {
+        if !self.has_journal {
+            return Ok(None);
+        }
+        self.conn
+            .query_row(
+                "SELECT vm_uuid FROM change_journal WHERE vm_id = ?1 AND vm_uuid <> ?2",
+                params![vm_id, own_uuid],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.classify(e))
+    }
+
+    /// True while a write transaction is open (`vms::transaction`).
+    pub fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
     }
 
     /// A unique-constraint failure is the last guard against a race: report it as such.
@@ -780,7 +888,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("sub/dir/v.db")).unwrap();
+        let store = Store::open(&dir.path().join("sub/dir/v.db"), true).unwrap();
         (dir, store)
     }
 

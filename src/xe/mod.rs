@@ -319,6 +319,11 @@ impl Xe {
         Ok(Some(out.strip_suffix('\n').unwrap_or(&out).to_string()))
     }
 
+    /// One VM's power state, read on its own (one call).
+    pub fn power_state(&self, uuid: &str) -> Result<String, XeError> {
+        Ok(self.param(uuid, "power-state", None)?.unwrap_or_default())
+    }
+
     /// `platform:device-model-args` of one VM (one call), `None` when the key is not set.
     pub fn device_model_args(&self, uuid: &str) -> Result<Option<String>, XeError> {
         match self.param(uuid, "platform", Some(DEVICE_MODEL_ARGS)) {

@@ -261,7 +261,7 @@ impl Env {
     /// Creates the database (through the binary) if needed and opens it directly.
     pub fn sql(&self) -> Connection {
         if !self.db.exists() {
-            self.run(&["list-pools"]).code(0);
+            self.run(&["init"]).code(0);
         }
         Connection::open(&self.db).expect("open db")
     }

@@ -1,0 +1,492 @@
+//! Applying a change to a VM: its database row and its `platform:device-model-args` end up both
+//! old or both new, whatever happens — an xe call failing or answering late, the database locked,
+//! a signal, `kill -9`.
+//!
+//! The two cannot share a transaction (one is in xapi), so the order is designed:
+//! 1. the change is recorded in the journal (one short transaction: a locked, read-only or newer
+//!    database stops it here, before the VM is touched; its vm_id is reserved);
+//! 2. a running VM that needs it is stopped;
+//! 3. the args are written (after a failure or a timeout they are read back: what is there
+//!    decides whether the change goes on or is undone);
+//! 4. the row (and the pending-restart mark) is saved (one short transaction; if that fails the
+//!    args are set back);
+//! 5. the VM is started again; the journal entry goes.
+//!
+//! The database's write lock is held only inside steps 1 and 4, never while xe runs or a VM
+//! stops or starts. A signal is handled between steps: the step in hand finishes, the VM's power
+//! state is put back, and the run ends saying what it did. A run that dies leaves its journal
+//! entry, which [`recover`] completes or undoes. Changes to one VM are serialised by its
+//! [`lock`], taken by the caller before it reads the VM.
+
+pub mod lock;
+mod recover;
+
+pub use recover::recover;
+
+use crate::exit::{Failure, Status};
+use crate::interrupt;
+use crate::model::{printable, Driver, Pool, Priority, VmConfig, VmId, VmUuid};
+use crate::store::{
+    HeldIds, JournalEntry, NewVm, Op, RowValues, Store, StoreError, VmChanges, VmRecord,
+};
+use crate::vgpu;
+use crate::xe::{Xe, XeError};
+
+/// What a change does to the VM's row.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// Registers the VM.
+    Register(NewVm),
+    /// Changes its row.
+    Update(VmChanges),
+    /// Removes it (and the device from its args).
+    Remove,
+    /// Leaves the row: writes the device from it into the args (and restarts the VM, if asked).
+    Repair,
+}
+
+/// A change, as the script worked it out with the VM locked.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The VM.
+    pub uuid: VmUuid,
+    /// How messages name it (`web01 (uuid)`).
+    pub label: String,
+    /// The command (`set-pool`), for the journal and reports.
+    pub command: String,
+    /// What to do.
+    pub request: Request,
+    /// The vm_ids the pool's other VMs carry: taken.
+    pub held: HeldIds,
+    /// The VM's args as read (on their own) with the VM locked.
+    pub args_before: Option<String>,
+    /// Its power state then.
+    pub power_before: String,
+    /// Stop it before and start it after.
+    pub restart: bool,
+    /// The driver for a device the change adds.
+    pub driver: Driver,
+}
+
+/// What a change runs with.
+pub struct Io<'a> {
+    /// The database.
+    pub store: &'a Store,
+    /// xe.
+    pub xe: &'a Xe,
+    /// Prints a line of the dialogue.
+    pub say: &'a dyn Fn(&str),
+    /// Only say what would be done.
+    pub dry_run: bool,
+    /// Show a spinner while a VM stops or starts.
+    pub spinner: bool,
+}
+
+/// The configuration a row describes.
+fn config(row: &RowValues) -> Result<VmConfig, Failure> {
+    let invalid = || {
+        Failure::failed(format!(
+            "the database entry (vm_id {}) is not valid",
+            row.vm_id
+        ))
+    };
+    Ok(VmConfig {
+        pool: Pool::parse(&row.pool_id).map_err(|_| invalid())?,
+        priority: Priority::from_level(row.priority).ok_or_else(invalid)?,
+        vm_id: VmId::new(row.vm_id).ok_or_else(invalid)?,
+    })
+}
+
+fn args_error(e: vgpu::ArgsError) -> Failure {
+    Failure::failed(e.to_string())
+}
+
+/// The journal entry for `change`: its row and args after, checked.
+fn prepare(change: &Change, store: &Store) -> Result<JournalEntry, Failure> {
+    let uuid = change.uuid.as_str();
+    let row_before = store.vm(uuid)?.as_ref().map(RowValues::from);
+    let row_after = match &change.request {
+        Request::Register(new) => {
+            Some(RowValues::from(&store.preview_register(new, &change.held)?))
+        }
+        Request::Update(changes) => Some(RowValues::from(&store.preview_update(
+            uuid,
+            changes,
+            &change.held,
+        )?)),
+        Request::Remove => None,
+        Request::Repair => Some(
+            row_before
+                .clone()
+                .ok_or_else(|| Failure::from(StoreError::NotRegistered(uuid.to_string())))?,
+        ),
+    };
+    let args_after = match &row_after {
+        Some(row) => Some(
+            vgpu::merge(change.args_before.as_deref(), &config(row)?, change.driver)
+                .map_err(args_error)?,
+        ),
+        None => match &change.args_before {
+            Some(args) => vgpu::strip(args).map_err(args_error)?,
+            None => None,
+        },
+    };
+    let op = match change.request {
+        Request::Register(_) => Op::Register,
+        Request::Update(_) => Op::Update,
+        Request::Remove => Op::Remove,
+        Request::Repair => Op::Repair,
+    };
+    // A VM that keeps running with changed args has its previous settings until it restarts;
+    // a halted or restarted one has nothing pending; unchanged args change nothing.
+    let pending = if change.restart || change.power_before == "halted" {
+        Some(false)
+    } else if args_after != change.args_before {
+        Some(true)
+    } else {
+        None
+    };
+    Ok(JournalEntry {
+        vm_uuid: uuid.to_string(),
+        command: change.command.clone(),
+        op,
+        row_before,
+        pending,
+        row_after,
+        args_before: change.args_before.clone(),
+        args_after,
+        power_before: change.power_before.clone(),
+        restart: change.restart,
+        step: "planned".into(),
+        pid: 0,
+        started_at: String::new(),
+    })
+}
+
+/// Records the change; an automatic vm_id taken by a concurrent change meanwhile is chosen anew.
+fn begin(change: &Change, store: &Store) -> Result<JournalEntry, Failure> {
+    let auto_id = matches!(&change.request, Request::Register(new) if new.vm_id.is_none());
+    let mut tries = 0;
+    loop {
+        let entry = prepare(change, store)?;
+        match store.journal_begin(&entry, &change.held) {
+            Ok(()) => return Ok(entry),
+            Err(StoreError::VmIdTaken { .. }) if auto_id && tries < 5 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Applies `change` (see the module documentation); returns the VM's row afterwards (`None`
+/// when removed).
+pub fn run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
+    let _critical = interrupt::Critical::enter();
+    if io.dry_run {
+        return dry_run(change, io);
+    }
+    let uuid = change.uuid.as_str();
+    let entry = begin(change, io.store)?;
+    let runner = Runner {
+        io,
+        uuid,
+        label: &change.label,
+        entry: &entry,
+    };
+    runner.apply()?;
+    Ok(io.store.vm(uuid)?)
+}
+
+struct Runner<'a> {
+    io: &'a Io<'a>,
+    uuid: &'a str,
+    label: &'a str,
+    entry: &'a JournalEntry,
+}
+
+impl Runner<'_> {
+    fn say(&self, text: &str) {
+        (self.io.say)(text);
+    }
+
+    fn xe<T>(
+        &self,
+        call: impl FnOnce(&Xe) -> Result<T, XeError>,
+        waiting: Option<String>,
+    ) -> Result<T, XeError> {
+        let _spinner = waiting.map(|m| crate::output::Spinner::start(&m, self.io.spinner));
+        call(self.io.xe)
+    }
+
+    fn power_now(&self) -> Option<String> {
+        self.io.xe.power_state(self.uuid).ok()
+    }
+
+    /// Removes the journal entry; a failure is said (recover tidies it later).
+    fn end(&self) {
+        if let Err(e) = self.io.store.journal_end(self.uuid) {
+            self.say(&format!(
+                "warning: the change journal could not be cleared ({e}); 'vgpu-admin recover' will tidy it"
+            ));
+        }
+    }
+
+    fn step(&self, step: &str) {
+        // Only informative: what recovery decides rests on what it finds, not on this.
+        let _ = self.io.store.journal_step(self.uuid, step);
+    }
+
+    fn write_args(&self, args: &Option<String>) -> Result<(), XeError> {
+        match args {
+            Some(value) => self.xe(
+                |xe| xe.call(&Xe::set_device_model_args_call(self.uuid, value)),
+                None,
+            ),
+            None => self.xe(
+                |xe| xe.call(&Xe::remove_device_model_args_call(self.uuid)),
+                None,
+            ),
+        }
+    }
+
+    fn stop(&self) -> Result<(), XeError> {
+        self.say(&format!("Stopping VM {}...", self.label));
+        let waiting = Some(format!("Stopping VM {}...", self.label));
+        match self.xe(|xe| xe.call(&Xe::shutdown_call(self.uuid, false)), waiting) {
+            Err(e) if e.is_clean_shutdown_refused() => {
+                self.say(&format!(
+                    "Clean shutdown refused ({e}); forcing the VM off."
+                ));
+                let waiting = Some(format!("Forcing VM {} off...", self.label));
+                self.xe(|xe| xe.call(&Xe::shutdown_call(self.uuid, true)), waiting)
+            }
+            other => other,
+        }
+    }
+
+    fn start(&self) -> Result<(), XeError> {
+        self.say(&format!("Starting VM {}...", self.label));
+        let waiting = Some(format!("Starting VM {}...", self.label));
+        match self.xe(|xe| xe.call(&Xe::start_call(self.uuid)), waiting) {
+            // It answered late or failed, but the VM runs: that is what was wanted.
+            Err(_) if self.power_now().as_deref() == Some("running") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Puts the VM's power state back after a change that did not go through; says how.
+    fn restore(&self, stopped: bool) -> String {
+        if !stopped {
+            return format!(
+                "VM {} is {}, untouched.",
+                self.label, self.entry.power_before
+            );
+        }
+        match self.start() {
+            Ok(()) => format!(
+                "VM {} was started again with its previous configuration.",
+                self.label
+            ),
+            Err(e) => format!(
+                "starting VM {} again failed too ({e}): it is halted.",
+                self.label
+            ),
+        }
+    }
+
+    fn interrupted(&self, signal: i32, what: String) -> Failure {
+        Failure::new(
+            Status::Interrupted(signal),
+            format!("interrupted by {}: {what}", interrupt::name(signal)),
+        )
+    }
+
+    fn apply(&self) -> Result<(), Failure> {
+        let entry = self.entry;
+        let mut stopped = false;
+        if entry.restart {
+            if let Some(signal) = interrupt::pending() {
+                self.end();
+                return Err(self.interrupted(
+                    signal,
+                    format!(
+                        "nothing was changed; VM {} is {}, untouched.",
+                        self.label, entry.power_before
+                    ),
+                ));
+            }
+            match self.stop() {
+                Ok(()) => stopped = true,
+                Err(e) => match self.power_now().as_deref() {
+                    Some("halted") => {
+                        self.say(&format!(
+                            "xe reported '{e}', but VM {} is halted: going on.",
+                            self.label
+                        ));
+                        stopped = true;
+                    }
+                    now => {
+                        self.end();
+                        return Err(Failure::failed(format!(
+                            "step 'stop the VM' failed: {e}. Nothing was changed; VM {} is {}.",
+                            self.label,
+                            now.unwrap_or("in an unknown power state")
+                        )));
+                    }
+                },
+            }
+            self.step("stopped");
+        }
+        if let Some(signal) = interrupt::pending() {
+            let power = self.restore(stopped);
+            self.end();
+            return Err(self.interrupted(signal, format!("nothing was changed; {power}")));
+        }
+        let args_changed = entry.args_after != entry.args_before;
+        if args_changed {
+            if let Err(e) = self.write_args(&entry.args_after) {
+                self.args_write_failed(e, stopped)?;
+            }
+            self.step("args written");
+        }
+        if let Err(e) =
+            self.io
+                .store
+                .journal_save(self.uuid, entry.row_after.as_ref(), entry.pending)
+        {
+            let undone = if args_changed {
+                self.write_args(&entry.args_before)
+            } else {
+                Ok(())
+            };
+            let power = self.restore(stopped);
+            return Err(match undone {
+                Ok(()) => {
+                    self.end();
+                    Failure::failed(format!(
+                        "step 'save to the database' failed: {e}. The device-model-args were set back: nothing was changed; {power}"
+                    ))
+                }
+                Err(u) => Failure::failed(format!(
+                    "step 'save to the database' failed: {e}, and setting the device-model-args back failed too ({u}): the change stays recorded as unfinished; run 'vgpu-admin recover'; {power}"
+                )),
+            });
+        }
+        if stopped {
+            if let Err(e) = self.start() {
+                self.end();
+                return Err(Failure::failed(format!(
+                    "step 'start the VM' failed: {e}. The change is saved (database and device-model-args); VM {} is {}: start it with 'xe vm-start uuid={}'.",
+                    self.label,
+                    self.power_now().unwrap_or_else(|| "in an unknown power state".into()),
+                    self.uuid
+                )));
+            }
+        }
+        self.end();
+        if let Some(signal) = interrupt::pending() {
+            let power = if stopped {
+                format!("; VM {} was started again", self.label)
+            } else {
+                String::new()
+            };
+            return Err(self.interrupted(
+                signal,
+                format!("the change was applied (database and device-model-args){power}."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// After writing the args failed or timed out: what is there decides.
+    fn args_write_failed(&self, e: XeError, stopped: bool) -> Result<(), Failure> {
+        let entry = self.entry;
+        match self.io.xe.device_model_args(self.uuid) {
+            Ok(now) if now == entry.args_after => {
+                self.say(&format!(
+                    "xe reported '{e}', but the new device-model-args are in place: going on."
+                ));
+                Ok(())
+            }
+            Ok(now) if now == entry.args_before => {
+                let power = self.restore(stopped);
+                self.end();
+                Err(Failure::failed(format!(
+                    "step 'write the device-model-args' failed: {e}. Nothing was changed; {power}"
+                )))
+            }
+            Ok(now) => {
+                let back = match self.write_args(&entry.args_before) {
+                    Ok(()) => "they were set back to their previous value".to_string(),
+                    Err(b) => format!("setting them back failed ({b})"),
+                };
+                let power = self.restore(stopped);
+                self.end();
+                Err(Failure::failed(format!(
+                    "step 'write the device-model-args' failed: {e}; they were found as '{}' and {back}; the database was not changed; {power}",
+                    printable(now.as_deref().unwrap_or("(not set)"))
+                )))
+            }
+            Err(read) => {
+                let power = self.restore(stopped);
+                Err(Failure::failed(format!(
+                    "step 'write the device-model-args' failed: {e}, and they cannot be read back ({read}): the change stays recorded as unfinished; run 'vgpu-admin recover' when xe answers; {power}"
+                )))
+            }
+        }
+    }
+}
+
+/// Says what `change` would do, and does none of it.
+fn dry_run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
+    let entry = prepare(change, io.store)?;
+    let uuid = change.uuid.as_str();
+    let note = |what: String| (io.say)(&format!("dry run: would {what}"));
+    if entry.restart {
+        note(format!(
+            "run: {}",
+            Xe::display_call(&Xe::shutdown_call(uuid, false))
+        ));
+    }
+    if entry.args_after != entry.args_before {
+        let call = match &entry.args_after {
+            Some(v) => Xe::set_device_model_args_call(uuid, v),
+            None => Xe::remove_device_model_args_call(uuid),
+        };
+        note(format!("run: {}", Xe::display_call(&call)));
+    }
+    match &entry.row_after {
+        Some(r) if entry.row_before.as_ref() != Some(r) => note(format!(
+            "{} vms: vm_uuid={uuid}, vm_id={}, vm_name={}, pool_id={}, priority={} ({})",
+            if entry.row_before.is_some() {
+                "update"
+            } else {
+                "insert into"
+            },
+            r.vm_id,
+            r.vm_name
+                .as_deref()
+                .map_or("NULL".into(), |n| printable(n).into_owned()),
+            r.pool_id,
+            r.priority,
+            Priority::from_level(r.priority).map_or("unknown", Priority::as_str),
+        )),
+        None if entry.row_before.is_some() => note(format!("delete from vms: vm_uuid={uuid}")),
+        _ => {}
+    }
+    if entry.pending == Some(true) {
+        note(format!("mark VM {uuid} as waiting for a restart"));
+    }
+    if entry.restart {
+        note(format!("run: {}", Xe::display_call(&Xe::start_call(uuid))));
+    }
+    Ok(entry.row_after.map(|r| VmRecord {
+        vm_id: r.vm_id,
+        vm_uuid: uuid.to_string(),
+        vm_name: r.vm_name,
+        pool_id: r.pool_id,
+        priority_level: r.priority,
+        created_at: String::new(),
+        updated_at: String::new(),
+        restart_pending: entry.pending == Some(true),
+    }))
+}
