@@ -8,7 +8,7 @@ use vgpu_admin::scripts::Catalog;
 fn main() {
     let commands: Vec<CommandInfo> = Catalog::new(None)
         .commands()
-        .expect("bundled commands")
+        .0
         .iter()
         .map(CommandInfo::from)
         .collect();

@@ -11,19 +11,14 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// Commands implemented by the host itself; scripts cannot take these names.
-pub const BUILTIN_COMMANDS: &[&str] = &[
-    "shell",
-    "completions",
-    "man",
-    "api",
-    "commands",
-    "run",
-    "help",
-    "hook",
-    "install",
-    "uninstall",
-];
+/// The built-in commands that never need the command scripts: they run even when an admin's
+/// command script is broken (the hook above all).
+const WITHOUT_SCRIPTS: &[&str] = &["hook", "run", "api", "install", "uninstall"];
+
+/// True when `name` is a built-in command (or `help`): no script can take it.
+pub fn is_builtin(name: &str) -> bool {
+    name == "help" || builtin_commands().iter().any(|c| c.get_name() == name)
+}
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status:
@@ -80,11 +75,19 @@ fn scripts_dir(args: &[OsString]) -> PathBuf {
         )
 }
 
-/// The commands scripts provide, minus any that try to take a built-in name.
-fn script_commands(catalog: &Catalog) -> Result<Vec<ScriptCommand>, Failure> {
-    let mut commands = catalog.commands()?;
+/// The commands scripts provide. A script that cannot be loaded, or that tries to take a
+/// built-in name, is left out with a warning; `wanted` (the command being run) must not be one
+/// of them.
+fn script_commands(catalog: &Catalog, wanted: Option<&str>) -> Result<Vec<ScriptCommand>, Failure> {
+    let (mut commands, broken) = catalog.commands();
+    for (name, error) in broken {
+        if wanted == Some(name.as_str()) {
+            return Err(error.into());
+        }
+        output::stderr_line(&format!("warning: command '{name}' is left out: {error}"));
+    }
     commands.retain(|c| {
-        let builtin = BUILTIN_COMMANDS.contains(&c.name.as_str());
+        let builtin = is_builtin(&c.name);
         if builtin {
             output::stderr_line(&format!(
                 "warning: ignoring {}: '{}' is a built-in command",
@@ -95,6 +98,134 @@ fn script_commands(catalog: &Catalog) -> Result<Vec<ScriptCommand>, Failure> {
         !builtin
     });
     Ok(commands)
+}
+
+/// The command word of `args` (program name first): the first word that is not a global
+/// option or its value.
+fn command_word(args: &[OsString]) -> Option<String> {
+    let mut iter = args.iter().skip(1);
+    while let Some(arg) = iter.next() {
+        let text = arg.to_str()?;
+        if text == "--" {
+            return iter.next().and_then(|a| a.to_str()).map(str::to_string);
+        }
+        if let Some(long) = text.strip_prefix("--") {
+            let takes_value = crate::options::global(long)
+                .is_some_and(|o| o.takes != crate::options::Takes::Flag);
+            if takes_value {
+                iter.next();
+            }
+            continue;
+        }
+        if text.starts_with('-') {
+            continue;
+        }
+        return Some(text.to_string());
+    }
+    None
+}
+
+/// One global option as a clap argument, its default taken from where it is defined.
+fn global_arg(option: &crate::options::GlobalOption) -> Arg {
+    use crate::options::Takes;
+    let default = match option.name {
+        "db" => Some(DEFAULT_DB_PATH.to_string()),
+        "scripts" => Some(scripts::DEFAULT_SCRIPTS_DIR.to_string()),
+        "xe" => Some("xe, looked up on PATH".to_string()),
+        "xe-timeout" => Some(crate::xe::DEFAULT_TIMEOUT.as_secs().to_string()),
+        "script-timeout" => Some(
+            crate::engine::Limits::default()
+                .max_time
+                .as_secs()
+                .to_string(),
+        ),
+        _ => None,
+    };
+    let help = match default {
+        Some(d) => format!("{} [default: {d}]", option.help),
+        None => option.help.to_string(),
+    };
+    let mut arg = Arg::new(option.name)
+        .long(option.name)
+        .global(true)
+        .help(help);
+    if let Some(short) = option.short {
+        arg = arg.short(short);
+    }
+    if let Some(env) = option.env {
+        arg = arg.env(env);
+    }
+    match option.takes {
+        Takes::Flag => arg.action(ArgAction::SetTrue),
+        Takes::Path => arg.value_name(option.value_name),
+        Takes::Seconds => arg
+            .value_name(option.value_name)
+            .value_parser(clap::value_parser!(u64).range(1..=86_400)),
+    }
+}
+
+/// The commands the host implements itself; scripts cannot take their names.
+pub fn builtin_commands() -> Vec<Command> {
+    vec![
+        Command::new("run")
+            .about("Run an admin's Rhai script with the full host API")
+            .arg(
+                Arg::new("file")
+                    .value_name("FILE.rhai")
+                    .required(true)
+                    .value_parser(clap::value_parser!(PathBuf)),
+            )
+            .arg(trailing_args("Passed to the script as the string array ARGS")),
+        Command::new("hook")
+            .about("Run a VM hook script, as xenopsd does: hook vm-pre-start -vmuuid U -reason R")
+            .arg(Arg::new("name").value_name("HOOK").required(true))
+            .arg(trailing_args(
+                "-vmuuid <uuid> -reason <reason> [-vmdomid <id>], in any order",
+            )),
+        Command::new("install")
+            .about("Install the binary, the database and the vm-pre-start hook (idempotent)")
+            .long_about(
+                "Install vgpu-admin: /usr/local/bin/vgpu-admin (and the link /etc/vgpu/vgpu-admin), \
+                 the database /etc/vgpu/vgpu_config.db (created or migrated, rows kept), the hook \
+                 wrapper /etc/xapi.d/vm-pre-start/50-vgpu-admin and /etc/vgpu/vgpu-vm-startup.sh; \
+                 it asks the host's QEMU which vGPU driver it has. Running it again changes only \
+                 what differs.",
+            )
+            .arg(root_arg()),
+        Command::new("uninstall")
+            .about("Remove the hook wrapper, the links and the binary; keep the database")
+            .arg(root_arg())
+            .arg(
+                Arg::new("purge")
+                    .long("purge")
+                    .action(ArgAction::SetTrue)
+                    .help("Remove the database too"),
+            ),
+        Command::new("shell")
+            .about("Start the interactive admin shell (also: vgpu-admin alone, on a terminal)")
+            .long_about(
+                "Start the interactive admin shell. Each line is a command as on the command line \
+                 or Rhai code with the host API; Tab completes commands, options, values, VMs and \
+                 API names. With input from a pipe or file, each line runs as if typed, without \
+                 prompts, and the shell stops at the first failing line with its exit status.",
+            )
+            .arg(
+                Arg::new("keep-going")
+                    .long("keep-going")
+                    .action(ArgAction::SetTrue)
+                    .help("With piped input, go on after a failing line (exit with the first failure's status)"),
+            ),
+        Command::new("completions")
+            .about("Print a completion script for bash, zsh or fish (admin commands included)")
+            .arg(
+                Arg::new("shell")
+                    .required(true)
+                    .value_parser(["bash", "zsh", "fish"]),
+            ),
+        Command::new("man").about("Print the man page (roff), admin commands included"),
+        Command::new("api").about("Print the reference of the Rhai host API"),
+        Command::new("commands").about("List every command and the script each comes from"),
+    ]
 }
 
 /// Builds the whole clap tree: global options, built-ins and one subcommand per command script.
@@ -110,150 +241,14 @@ pub fn command_tree(commands: &[ScriptCommand]) -> Command {
         .after_help(EXIT_STATUS_HELP)
         .subcommand_required(true)
         .arg_required_else_help(true)
-        .disable_help_subcommand(true)
-        .arg(
-            Arg::new("db")
-                .long("db")
-                .global(true)
-                .value_name("PATH")
-                .env("VGPU_DB")
-                .help(format!("Database file [default: {DEFAULT_DB_PATH}]")),
-        )
-        .arg(
-            Arg::new("scripts")
-                .long("scripts")
-                .global(true)
-                .value_name("DIR")
-                .env("VGPU_SCRIPTS")
-                .help(format!(
-                    "Admin scripts directory (commands/, hooks/, stdlib/), searched before the \
-                     bundled scripts [default: {}]",
-                    scripts::DEFAULT_SCRIPTS_DIR
-                )),
-        )
-        .arg(
-            Arg::new("json")
-                .long("json")
-                .global(true)
-                .action(ArgAction::SetTrue)
-                .help("Print one JSON document instead of text"),
-        )
-        .arg(
-            Arg::new("xe")
-                .long("xe")
-                .global(true)
-                .value_name("PATH")
-                .env("VGPU_XE")
-                .help("The xe command [default: xe, looked up on PATH]"),
-        )
-        .arg(
-            Arg::new("xe-timeout")
-                .long("xe-timeout")
-                .global(true)
-                .value_name("SECONDS")
-                .env("VGPU_XE_TIMEOUT")
-                .value_parser(clap::value_parser!(u64).range(1..=86_400))
-                .help(format!(
-                    "How long one xe call may take before it is stopped [default: {}]",
-                    crate::xe::DEFAULT_TIMEOUT.as_secs()
-                )),
-        )
-        .arg(
-            Arg::new("script-timeout")
-                .long("script-timeout")
-                .global(true)
-                .value_name("SECONDS")
-                .env("VGPU_SCRIPT_TIMEOUT")
-                .value_parser(clap::value_parser!(u64).range(1..=86_400))
-                .help("How long a script may compute, waits for xe and answers not counted [default: 60]"),
-        )
-        .arg(
-            Arg::new("dry-run")
-                .long("dry-run")
-                .global(true)
-                .action(ArgAction::SetTrue)
-                .help("Print the xe calls and database changes a command would make; make none"),
-        )
-        .arg(
-            Arg::new("yes")
-                .short('y')
-                .long("yes")
-                .global(true)
-                .action(ArgAction::SetTrue)
-                .help("Answer yes to confirmations"),
-        );
+        .disable_help_subcommand(true);
+    for option in crate::options::GLOBAL_OPTIONS {
+        root = root.arg(global_arg(option));
+    }
     for command in commands {
         root = root.subcommand(script_subcommand(command));
     }
-    root.subcommand(
-        Command::new("run")
-            .about("Run an admin's Rhai script with the full host API")
-            .arg(
-                Arg::new("file")
-                    .value_name("FILE.rhai")
-                    .required(true)
-                    .value_parser(clap::value_parser!(PathBuf)),
-            )
-            .arg(trailing_args("Passed to the script as the string array ARGS")),
-    )
-    .subcommand(
-        Command::new("hook")
-            .about("Run a VM hook script, as xenopsd does: hook vm-pre-start -vmuuid U -reason R")
-            .arg(Arg::new("name").value_name("HOOK").required(true))
-            .arg(trailing_args(
-                "-vmuuid <uuid> -reason <reason> [-vmdomid <id>], in any order",
-            )),
-    )
-    .subcommand(
-        Command::new("install")
-            .about("Install the binary, the database and the vm-pre-start hook (idempotent)")
-            .long_about(
-                "Install vgpu-admin: /usr/local/bin/vgpu-admin (and the link /etc/vgpu/vgpu-admin), \
-                 the database /etc/vgpu/vgpu_config.db (created or migrated, rows kept), the hook \
-                 wrapper /etc/xapi.d/vm-pre-start/50-vgpu-admin and /etc/vgpu/vgpu-vm-startup.sh. \
-                 Running it again changes only what differs.",
-            )
-            .arg(root_arg()),
-    )
-    .subcommand(
-        Command::new("uninstall")
-            .about("Remove the hook wrapper, the links and the binary; keep the database")
-            .arg(root_arg())
-            .arg(
-                Arg::new("purge")
-                    .long("purge")
-                    .action(ArgAction::SetTrue)
-                    .help("Remove the database too"),
-            ),
-    )
-    .subcommand(
-        Command::new("shell")
-            .about("Start the interactive admin shell (also: vgpu-admin alone, on a terminal)")
-            .long_about(
-                "Start the interactive admin shell. Each line is a command as on the command line \
-                 or Rhai code with the host API; Tab completes commands, options, values, VMs and \
-                 API names. With input from a pipe or file, each line runs as if typed, without \
-                 prompts, and the shell stops at the first failing line with its exit status.",
-            )
-            .arg(
-                Arg::new("keep-going")
-                    .long("keep-going")
-                    .action(ArgAction::SetTrue)
-                    .help("With piped input, go on after a failing line (exit with the first failure's status)"),
-            ),
-    )
-    .subcommand(
-        Command::new("completions")
-            .about("Print a completion script for bash, zsh or fish (admin commands included)")
-            .arg(
-                Arg::new("shell")
-                    .required(true)
-                    .value_parser(["bash", "zsh", "fish"]),
-            ),
-    )
-    .subcommand(Command::new("man").about("Print the man page (roff), admin commands included"))
-    .subcommand(Command::new("api").about("Print the reference of the Rhai host API"))
-    .subcommand(Command::new("commands").about("List the commands and the script each comes from"))
+    root.subcommands(builtin_commands())
 }
 
 /// Everything after the command's first argument, dashes and all, passed on as it is.
@@ -326,7 +321,13 @@ fn usage_error(error: &clap::Error, command: Option<&str>) -> Failure {
 /// the shell runs each command line through it.
 pub fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
     let catalog = Catalog::new(Some(scripts_dir(&args)));
-    let commands = script_commands(&catalog)?;
+    // The hook, run, api, install and uninstall never load the command scripts: a broken admin
+    // command cannot stop a VM start.
+    let word = command_word(&args);
+    let commands = match word.as_deref() {
+        Some(w) if WITHOUT_SCRIPTS.contains(&w) => Vec::new(),
+        _ => script_commands(&catalog, word.as_deref())?,
+    };
     let mut tree = command_tree(&commands);
     if args.len() <= 1 && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         // A bare vgpu-admin on a terminal starts the shell.
@@ -361,9 +362,11 @@ pub fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
                     Err(Failure::new(Status::Usage, ""))
                 }
                 _ => {
-                    let named = args.iter().skip(1).filter_map(|a| a.to_str()).find(|a| {
-                        commands.iter().any(|c| c.name == *a) || BUILTIN_COMMANDS.contains(a)
-                    });
+                    let named = args
+                        .iter()
+                        .skip(1)
+                        .filter_map(|a| a.to_str())
+                        .find(|a| commands.iter().any(|c| c.name == *a) || is_builtin(a));
                     Err(usage_error(&e, named))
                 }
             };
@@ -531,7 +534,7 @@ fn run_file(config: HostConfig, matches: &ArgMatches) -> Result<(), Failure> {
 
 fn print_commands(commands: &[ScriptCommand], json: bool) -> Result<(), Failure> {
     if json {
-        let list: Vec<serde_json::Value> = commands
+        let mut list: Vec<serde_json::Value> = commands
             .iter()
             .map(|c| {
                 serde_json::json!({
@@ -543,6 +546,15 @@ fn print_commands(commands: &[ScriptCommand], json: bool) -> Result<(), Failure>
                 })
             })
             .collect();
+        list.extend(builtin_commands().iter().map(|b| {
+            serde_json::json!({
+                "name": b.get_name(),
+                "about": b.get_about().map(|a| a.to_string()).unwrap_or_default(),
+                "source": "built-in",
+                "bundled": true,
+                "overrides_bundled": false,
+            })
+        }));
         let text =
             serde_json::to_string_pretty(&list).map_err(|e| Failure::failed(e.to_string()))?;
         output::stdout_line(&text);
@@ -561,8 +573,16 @@ fn print_commands(commands: &[ScriptCommand], json: bool) -> Result<(), Failure>
         };
         rows.push(vec![c.name.clone(), source, c.spec.about.clone()]);
     }
-    for builtin in ["api", "commands", "run"] {
-        rows.push(vec![builtin.into(), "built-in".into(), String::new()]);
+    for builtin in builtin_commands() {
+        let about = builtin
+            .get_about()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        rows.push(vec![
+            builtin.get_name().to_string(),
+            "built-in".into(),
+            about,
+        ]);
     }
     let mut out = output::Stdout::new();
     out.write(&output::table(&rows));
@@ -591,8 +611,8 @@ Modules
 
 Limits
   A script stops with an error after 20,000,000 operations, 64 nested calls, a 16 MiB string,
-  an array of 1,000,000 items, a map of 100,000 entries, or 60 s of run time (--script-timeout;
-  waits for xe and for answers do not count).
+  an array of 1,000,000 items, a map of 100,000 entries, 160 MiB of memory, or 5 s of run time
+  (--script-timeout; waits for xe and for answers do not count); `eval` is not available.
 
 Other constants
   DRY_RUN  bool    --dry-run was given: changing host functions only say what they would do

@@ -71,6 +71,19 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
         Err(e) => return say(1, &format!("hook {name}: cannot read the database: {e}")),
     };
     let fail = policy.failure_status();
+    // Whatever goes wrong, xenopsd gets 0, 1 or 2: even a panic ends with the policy's status
+    // and one line (the hook's stderr is discarded).
+    let hook_name = name.to_string();
+    std::panic::set_hook(Box::new(move |info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "internal error".to_string());
+        println!("vgpu-admin: hook {hook_name} failed: internal error: {what}");
+        std::process::exit(i32::from(fail));
+    }));
     let Some(raw_uuid) = uuid_arg else {
         return say(fail, &format!("hook {name}: no -vmuuid given"));
     };

@@ -1,8 +1,10 @@
 //! Running a helper program (xe, the host's QEMU) as a child process: an argv array, never a
-//! shell; stdin closed; stdout and stderr collected; killed when it outlives its time limit.
+//! shell; stdin closed; its own process group; stdout and stderr collected; killed when it
+//! outlives its time limit.
 
 use std::ffi::OsStr;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 use wait_timeout::ChildExt;
@@ -63,6 +65,9 @@ pub fn run(
     };
     let mut child = Command::new(program)
         .args(args)
+        // Its own process group: a Ctrl-C or a dropped SSH session signals vgpu-admin, which
+        // lets the call in hand finish, instead of killing xe in the middle of an operation.
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

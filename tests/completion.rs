@@ -12,12 +12,7 @@ fn uuid(n: u32) -> String {
 
 fn completions(loads: Rc<Cell<u32>>) -> Completions {
     let catalog = Catalog::new(None);
-    let commands: Vec<CommandInfo> = catalog
-        .commands()
-        .unwrap()
-        .iter()
-        .map(CommandInfo::from)
-        .collect();
+    let commands: Vec<CommandInfo> = catalog.commands().0.iter().map(CommandInfo::from).collect();
     let api = [
         "vms::list",
         "vms::get",
@@ -68,8 +63,8 @@ fn completes_commands_options_values_vms_and_api_names() {
             "--pool=",
             "--no-restart ",
             "--json ",
-            "--yes ",
-            "--dry-run "
+            "--dry-run ",
+            "--yes "
         ]
     );
     assert_eq!(words(&c, "set-pool --vm-uuid=x --p").1, vec!["--pool="]);

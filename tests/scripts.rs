@@ -223,13 +223,19 @@ fn a_malformed_command_header_is_reported_with_its_line() {
         "commands/broken.rhai",
         "//! Broken.\n//! @option --pool <colour>\n",
     );
-    env.run(&["list-vms"])
+    env.run(&["broken"])
         .code(1)
         .one_error_line()
         .stderr_has(&format!(
             "command script {} has a bad header, line 2: unknown value kind <colour>",
             path.display()
         ));
+    // The other commands go on, saying which one was left out.
+    env.run(&["init"]).code(0);
+    env.run(&["list-vms"])
+        .code(0)
+        .stdout_is("No VMs found\n")
+        .stderr_has("warning: command 'broken' is left out: command script");
 }
 
 #[test]

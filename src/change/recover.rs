@@ -22,9 +22,11 @@ pub fn recover(entry: &JournalEntry, io: &Io, starting: bool) -> Result<String, 
             io.store.journal_end(uuid)?;
             return Ok(format!("{head}: the VM is gone; the record was dropped"));
         }
-        Err(e) => return Err(Failure::failed(format!(
+        Err(e) => {
+            return Err(Failure::failed(format!(
             "cannot finish {head}: its device-model-args cannot be read ({e}); it stays recorded"
-        ))),
+        )))
+        }
     };
     let row_now = io.store.vm(uuid)?.as_ref().map(RowValues::from);
     let mut done = Vec::new();

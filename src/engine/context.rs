@@ -6,7 +6,7 @@ use crate::exit::Failure;
 use crate::store::Store;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -67,6 +67,10 @@ pub struct Limits {
     /// answer at a prompt. Catches what the operation count cannot (operations that each take
     /// long, like growing a huge array).
     pub max_time: std::time::Duration,
+    /// Bytes the process may have allocated while a script runs; checked at every operation,
+    /// and one operation adds at most one value within the size limits above, so the process
+    /// stays under this plus that.
+    pub max_memory: usize,
 }
 
 impl Default for Limits {
@@ -77,7 +81,8 @@ impl Default for Limits {
             max_string_size: 16 * 1024 * 1024,
             max_array_size: 1_000_000,
             max_map_size: 100_000,
-            max_time: std::time::Duration::from_secs(60),
+            max_time: std::time::Duration::from_secs(5),
+            max_memory: 160 * 1024 * 1024,
         }
     }
 }
@@ -363,8 +368,10 @@ impl Context {
     }
 
     /// Asks `question` on the terminal (or reads the answer from piped stdin): `yes`/`y` is yes,
-    /// anything else or end of input is no. With `--yes`, answers yes without reading.
+    /// anything else, end of input, or a signal (Ctrl-C) while waiting, is no. With `--yes`,
+    /// answers yes without reading.
     pub fn confirm(&self, question: &str) -> bool {
+        let _critical = crate::interrupt::Critical::enter();
         self.waiting(|| self.ask(question))
     }
 
@@ -386,13 +393,23 @@ impl Context {
             return true;
         }
         let _ = out.flush();
-        let mut answer = String::new();
-        match std::io::stdin().lock().read_line(&mut answer) {
-            Ok(0) | Err(_) => {
+        match crate::input::read_line() {
+            crate::input::Line::End => {
                 let _ = writeln!(out);
                 false
             }
-            Ok(_) => {
+            crate::input::Line::Interrupted(signal) => {
+                let _ = writeln!(out);
+                let _ = writeln!(
+                    out,
+                    "({} at the prompt: no)",
+                    crate::interrupt::name(signal)
+                );
+                // Answered: the signal is handled, the command is cancelled.
+                crate::interrupt::clear();
+                false
+            }
+            crate::input::Line::Text(answer) => {
                 // A terminal echoed the answer; piped input did not: show it, for the log.
                 if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                     let _ = writeln!(out, "{}", answer.trim_end());

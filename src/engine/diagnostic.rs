@@ -90,10 +90,17 @@ fn describe(error: &EvalAltResult, ctx: &Context) -> String {
         EvalAltResult::ErrorDataTooLarge(what, _) => {
             format!("script stopped: {what} grew beyond its limit")
         }
-        EvalAltResult::ErrorTerminated(_, _) => format!(
-            "script stopped: it ran longer than {} s (not counting waits for xe or answers)",
-            ctx.config.limits.max_time.as_secs()
-        ),
+        EvalAltResult::ErrorTerminated(why, _) => match why.to_string().as_str() {
+            "memory limit" => format!(
+                "script stopped: it took more than {} MiB of memory",
+                ctx.config.limits.max_memory / (1024 * 1024)
+            ),
+            "time limit" => format!(
+                "script stopped: it ran longer than {} s (not counting waits for xe or answers; see --script-timeout)",
+                ctx.config.limits.max_time.as_secs()
+            ),
+            signal => format!("script stopped: interrupted by {signal}"),
+        },
         EvalAltResult::ErrorRuntime(value, _) => format!("script error: {value}"),
         other => {
             // Rhai's own text ends with " (line x, position y)": the excerpt says that better.
@@ -114,8 +121,12 @@ pub fn runtime(ctx: &Context, error: &EvalAltResult, source: &str) -> Failure {
         // Errors raised by the host API are the admin's errors: one clear line.
         return host;
     }
+    let status = match (located.error, crate::interrupt::pending()) {
+        (EvalAltResult::ErrorTerminated(..), Some(signal)) => Status::Interrupted(signal),
+        _ => Status::Failed,
+    };
     Failure {
-        status: Status::Failed,
+        status,
         message: describe(located.error, ctx),
         detail: excerpt(ctx, located.source.as_deref(), located.pos),
     }

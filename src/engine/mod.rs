@@ -16,6 +16,9 @@ mod vms;
 mod xe;
 
 pub use api::ApiFunction;
+
+/// The stack the run gets (see `main`): far more than the deepest nesting the limits allow.
+pub const STACK_SIZE: usize = 64 * 1024 * 1024;
 pub use context::{Context, HostConfig, Limits};
 
 use crate::exit::{Failure, Status};
@@ -128,8 +131,16 @@ impl Host {
             .on_print(output::script_line)
             .on_debug(|text, _, _| output::stderr_line(text));
         engine.set_module_resolver(resolver::StdlibResolver::new(catalog.clone(), ctx.clone()));
+        // `eval` would compile and run code out of the reach of the nesting limits.
+        engine.disable_symbol("eval");
         let clock = ctx.clone();
         engine.on_progress(move |operations| {
+            if crate::memory::allocated() > limits.max_memory {
+                return Some(Dynamic::from("memory limit"));
+            }
+            if let Some(signal) = crate::interrupt::pending() {
+                return Some(Dynamic::from(crate::interrupt::name(signal)));
+            }
             // Every 64 operations: has the script used up its time?
             if operations % 64 == 0 && clock.script_time() > limits.max_time {
                 Some(Dynamic::from("time limit"))

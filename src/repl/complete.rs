@@ -36,8 +36,13 @@ impl From<&crate::scripts::Command> for CommandInfo {
     }
 }
 
-/// The global options, usable on any command line.
-pub const GLOBAL_FLAGS: &[&str] = &["--json", "--yes", "--dry-run"];
+/// The global flags, usable on any command line (`--json`, `--dry-run`, `--yes`).
+fn global_flags() -> impl Iterator<Item = String> {
+    crate::options::GLOBAL_OPTIONS
+        .iter()
+        .filter(|o| o.takes == crate::options::Takes::Flag)
+        .map(|o| format!("--{}", o.name))
+}
 
 /// Words the shell itself understands.
 pub const SHELL_WORDS: &[&str] = &["help", "exit", "quit"];
@@ -246,10 +251,9 @@ impl Completions {
             .filter(|c| c.display.starts_with(current))
             .collect();
         out.extend(
-            GLOBAL_FLAGS
-                .iter()
-                .filter(|f| f.starts_with(current) && !previous.contains(f))
-                .map(|f| candidate(f, " ")),
+            global_flags()
+                .filter(|f| f.starts_with(current) && !previous.contains(&f.as_str()))
+                .map(|f| candidate(&f, " ")),
         );
         (start, out)
     }

@@ -18,7 +18,7 @@ use crate::scripts::Command as ScriptCommand;
 use complete::{CommandInfo, Completions};
 use rhai::{Scope, AST};
 use std::ffi::OsString;
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -32,23 +32,6 @@ pub struct ShellOptions {
     /// The global options the shell was started with, put in front of every command line.
     pub prefix: Vec<OsString>,
 }
-
-/// Built-in commands offered by completion (script commands come from their headers).
-const BUILTINS: &[(&str, &str)] = &[
-    ("run", "Run an admin's Rhai script with the full host API"),
-    ("api", "Print the reference of the Rhai host API"),
-    (
-        "commands",
-        "List the commands and the script each comes from",
-    ),
-    ("install", "Install the binary, the database and the hook"),
-    ("uninstall", "Remove what install put in place"),
-    (
-        "completions",
-        "Print a completion script for bash, zsh or fish",
-    ),
-    ("man", "Print the man page"),
-];
 
 /// True when `input` is a classic command line rather than Rhai code: its first word names a
 /// command, and what follows is not Rhai (`status = 1` is an assignment, `status` a command).
@@ -81,11 +64,17 @@ pub fn history_path() -> Option<PathBuf> {
 /// The commands completion and `help` know.
 fn command_infos(commands: &[ScriptCommand]) -> Vec<CommandInfo> {
     let mut infos: Vec<CommandInfo> = commands.iter().map(CommandInfo::from).collect();
-    infos.extend(BUILTINS.iter().map(|(name, about)| CommandInfo {
-        name: name.to_string(),
-        options: Vec::new(),
-        about: about.to_string(),
-    }));
+    // The built-ins (but the shell itself), as the command line has them.
+    infos.extend(
+        cli::builtin_commands()
+            .iter()
+            .filter(|b| b.get_name() != "shell")
+            .map(|b| CommandInfo {
+                name: b.get_name().to_string(),
+                options: Vec::new(),
+                about: b.get_about().map(|a| a.to_string()).unwrap_or_default(),
+            }),
+    );
     infos
 }
 
@@ -232,6 +221,8 @@ fn report(failure: &Failure) -> Outcome {
 
 /// Runs the shell; returns the exit status (piped input: the first failure's).
 pub fn run(config: HostConfig, commands: &[ScriptCommand], options: ShellOptions) -> Status {
+    // A signal ends the command in hand (or cancels its prompt), not the session.
+    let _critical = crate::interrupt::Critical::enter();
     let mut session = Session::new(config, commands, options.prefix);
     if std::io::stdin().is_terminal() {
         interactive(&mut session)
@@ -246,26 +237,28 @@ fn needs_more(session: &Session, input: &str) -> bool {
 }
 
 fn piped(session: &mut Session, keep_going: bool) -> Status {
-    let stdin = std::io::stdin();
+    use crate::input::Line;
     let mut first_failure = Status::Success;
     loop {
         let mut input = String::new();
         loop {
-            let mut line = String::new();
-            match stdin.lock().read_line(&mut line) {
-                Ok(0) | Err(_) => {
-                    if input.is_empty() {
-                        return first_failure;
-                    }
-                    break;
+            // Unbuffered: a confirmation asked by a command reads the next line itself.
+            match crate::input::read_line() {
+                Line::End if input.is_empty() => return first_failure,
+                Line::End => break,
+                Line::Interrupted(signal) => return Status::Interrupted(signal),
+                Line::Text(line) => {
+                    input.push_str(&line);
+                    input.push('\n');
                 }
-                Ok(_) => input.push_str(&line),
             }
             if !needs_more(session, &input) {
                 break;
             }
         }
-        match session.handle(&input) {
+        let outcome = session.handle(&input);
+        crate::interrupt::clear();
+        match outcome {
             Outcome::Done => {}
             Outcome::Quit => return first_failure,
             Outcome::Failed(status) => {
@@ -309,6 +302,7 @@ fn interactive(session: &mut Session) -> Status {
     output::stdout_line(
         "vgpu-admin shell: type 'help' for commands, Tab to complete, 'exit' to leave.",
     );
+    let mut history_warned = false;
     loop {
         let mut input = match editor.readline("vgpu> ") {
             Ok(line) => line,
@@ -335,23 +329,38 @@ fn interactive(session: &mut Session) -> Status {
         }
         if !input.trim().is_empty() {
             let _ = editor.add_history_entry(input.as_str());
+            // Saved at once: a session that ends badly keeps what was typed.
+            save_history(&mut editor, history.as_deref(), &mut history_warned);
         }
-        if let Outcome::Quit = session.handle(&input) {
+        let outcome = session.handle(&input);
+        // A signal that ended the command is handled: the session goes on.
+        crate::interrupt::clear();
+        if let Outcome::Quit = outcome {
             break;
         }
     }
-    if let Some(path) = &history {
-        let saved = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .map_err(|e| e.to_string())
-            .and_then(|_| editor.save_history(path).map_err(|e| e.to_string()));
-        if let Err(e) = saved {
+    Status::Success
+}
+
+/// Writes the history file (after every line); a failure is said once per session.
+fn save_history(
+    editor: &mut rustyline::Editor<helper::ShellHelper, rustyline::history::DefaultHistory>,
+    path: Option<&std::path::Path>,
+    warned: &mut bool,
+) {
+    let Some(path) = path else { return };
+    let saved = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .map_err(|e| e.to_string())
+        .and_then(|_| editor.save_history(path).map_err(|e| e.to_string()));
+    if let Err(e) = saved {
+        if !*warned {
             output::stderr_line(&format!(
                 "warning: cannot save the shell history to {}: {e}",
                 path.display()
             ));
+            *warned = true;
         }
     }
-    Status::Success
 }

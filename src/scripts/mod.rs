@@ -139,8 +139,10 @@ impl Catalog {
     }
 
     /// Every command, bundled and the admin's, sorted by name; an admin script replaces the
-    /// bundled command of the same name.
-    pub fn commands(&self) -> Result<Vec<Command>, ScriptError> {
+    /// bundled command of the same name. The commands whose script cannot be loaded (unreadable,
+    /// unsafe, a bad header) come second, with why.
+    #[allow(clippy::type_complexity)]
+    pub fn commands(&self) -> (Vec<Command>, Vec<(String, ScriptError)>) {
         let mut names: BTreeMap<String, ()> = BTreeMap::new();
         for (rel, _) in BUNDLED {
             if let Some(name) = command_name(rel) {
@@ -161,12 +163,15 @@ impl Catalog {
             }
         }
         let mut commands = Vec::with_capacity(names.len());
+        let mut broken = Vec::new();
         for name in names.into_keys() {
-            if let Some(command) = self.command(&name)? {
-                commands.push(command);
+            match self.command(&name) {
+                Ok(Some(command)) => commands.push(command),
+                Ok(None) => {}
+                Err(e) => broken.push((name, e)),
             }
         }
-        Ok(commands)
+        (commands, broken)
     }
 
     /// One command by name, with its header parsed.

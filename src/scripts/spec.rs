@@ -14,19 +14,6 @@
 
 use crate::model::{ModelError, Pool, Priority, VmId, VmName, VmUuid};
 
-/// Option names the host keeps for itself.
-pub const RESERVED: &[&str] = &[
-    "db",
-    "scripts",
-    "json",
-    "yes",
-    "help",
-    "version",
-    "xe",
-    "xe-timeout",
-    "dry-run",
-];
-
 /// What kind of value an option takes; the host validates it before the script runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ValueKind {
@@ -258,7 +245,7 @@ fn parse_option(rest: &str, takes_value: bool) -> Result<OptionSpec, String> {
             "option name '--{name}' must be lowercase letters, digits and dashes"
         ));
     }
-    if RESERVED.contains(&name.as_str()) {
+    if crate::options::reserved(&name) {
         return Err(format!(
             "--{name} is a global option and cannot be redeclared"
         ));

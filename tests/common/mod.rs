@@ -175,6 +175,17 @@ impl Env {
         self.save_host(&state);
     }
 
+    /// Adds a fault given whole: `{"command", "uuid", "stderr", "once", "delay_ms", "after_ms"}`
+    /// (see the fake xe: a fault without `stderr` only slows the call down or answers late).
+    pub fn fault_raw(&self, fault: serde_json::Value) {
+        let mut state = self.host();
+        if !state["faults"].is_array() {
+            state["faults"] = serde_json::json!([]);
+        }
+        state["faults"].as_array_mut().unwrap().push(fault);
+        self.save_host(&state);
+    }
+
     fn host_field(&self, uuid: &str, key: &str) -> serde_json::Value {
         let state = self.host();
         state["vms"]

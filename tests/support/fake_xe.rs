@@ -6,11 +6,17 @@
 //!   `{"uuid", "name_label", "power_state", "platform": [[key, value], ...],
 //!     "is_control_domain": false, "pv_drivers": true, "ignores_shutdown": false,
 //!     "boots": [device-model-args or null, ...]}`; each fault:
-//!   `{"command": "vm-param-set", "uuid": "..." (optional), "stderr": "Error: ...", "once": true}`.
+//!   `{"command": "vm-param-set", "uuid": "..." (optional), "stderr": "Error: ...", "once": true}`;
+//!   a fault may also slow the call down or make it answer late, as a real host does:
+//!   `"delay_ms": N` sleeps before the call acts, `"after_ms": N` after it acted (a timeout then
+//!   finds the change made); without `"stderr"` the call itself succeeds.
 //! - `FAKE_XE_LOG`: a file that gets one JSON array (the argv) per call.
-//! - `FAKE_XE_DELAY_MS`: sleep this long in every call (for benchmarks).
+//! - `FAKE_XE_DELAY_MS`: sleep this long in every call (for benchmarks and slow-host tests).
+//! - `FAKE_XE_BUSY`: a file that exists while a call is waiting (its delay), removed 100 ms
+//!   before the call goes on, so that a test can act exactly while vgpu-admin waits for xe.
 //!
-//! Every call holds an exclusive lock on the state file, so concurrent callers are serialised.
+//! Every call holds an exclusive lock on the state file while it acts, so concurrent callers
+//! are serialised; the delays are spent without it.
 
 use serde_json::{json, Value};
 use std::fs::OpenOptions;
@@ -47,16 +53,26 @@ fn main() -> ExitCode {
             let _ = writeln!(f, "{}", json!(args));
         }
     }
-    if let Some(ms) = std::env::var("FAKE_XE_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
     let Ok(path) = std::env::var("FAKE_XE_STATE") else {
         eprintln!("fake xe: FAKE_XE_STATE is not set");
         return ExitCode::from(2);
     };
+    let delay = std::env::var("FAKE_XE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fault_delay(&path, &args);
+    if delay > 0 {
+        let busy = std::env::var_os("FAKE_XE_BUSY");
+        if let Some(b) = &busy {
+            let _ = std::fs::write(b, b"");
+        }
+        sleep_ms(delay);
+        if let Some(b) = &busy {
+            let _ = std::fs::remove_file(b);
+            sleep_ms(100);
+        }
+    }
     let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
         Ok(f) => f,
         Err(e) => {
@@ -71,7 +87,7 @@ fn main() -> ExitCode {
     let mut text = String::new();
     let _ = file.read_to_string(&mut text);
     let mut state: Value = serde_json::from_str(&text).unwrap_or_else(|_| json!({"vms": []}));
-    let reply = dispatch(&mut state, &args);
+    let (reply, after_ms) = dispatch(&mut state, &args);
     let _ = file.seek(SeekFrom::Start(0));
     let _ = file.set_len(0);
     let _ = file.write_all(
@@ -80,6 +96,8 @@ fn main() -> ExitCode {
             .as_bytes(),
     );
     let _ = file.unlock();
+    // The change is made; the answer comes late.
+    sleep_ms(after_ms);
     print!("{}", reply.stdout);
     eprint!("{}", reply.stderr);
     ExitCode::from(reply.code)
@@ -110,41 +128,80 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn dispatch(state: &mut Value, args: &[String]) -> Reply {
+fn sleep_ms(ms: u64) {
+    if ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// The `delay_ms` of the first fault matching this call (read without taking the lock).
+fn fault_delay(path: &str, args: &[String]) -> u64 {
     let Some(command) = args.first() else {
-        return err("Usage: xe <command> [args]\n");
+        return 0;
+    };
+    let uuid = parse_args(&args[1..]).0;
+    let uuid = param(&uuid, "uuid").map(str::to_string);
+    let state: Value = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    state["faults"]
+        .as_array()
+        .and_then(|faults| faults.iter().find(|f| matches(f, command, uuid.as_deref())))
+        .and_then(|f| f["delay_ms"].as_u64())
+        .unwrap_or(0)
+}
+
+fn matches(fault: &Value, command: &str, uuid: Option<&str>) -> bool {
+    fault["command"] == command
+        && (fault.get("uuid").is_none_or(Value::is_null) || fault["uuid"].as_str() == uuid)
+}
+
+/// The reply to a call, and how long to wait before giving it.
+fn dispatch(state: &mut Value, args: &[String]) -> (Reply, u64) {
+    let Some(command) = args.first() else {
+        return (err("Usage: xe <command> [args]\n"), 0);
     };
     let (params, minimal) = parse_args(&args[1..]);
-    if let Some(reply) = injected_fault(state, command, param(&params, "uuid")) {
-        return reply;
+    let fault = take_fault(state, command, param(&params, "uuid"));
+    let after_ms = fault
+        .as_ref()
+        .and_then(|f| f["after_ms"].as_u64())
+        .unwrap_or(0);
+    if let Some(text) = fault.as_ref().and_then(|f| f["stderr"].as_str()) {
+        if after_ms == 0 {
+            return (err(format!("{text}\n")), 0);
+        }
+        // Acts, then fails late: the change is made although xe says it failed.
+        let _ = act(state, command, &params, minimal);
+        return (err(format!("{text}\n")), after_ms);
     }
-    match command.as_str() {
-        "vm-list" => vm_list(state, &params, minimal),
-        "vm-param-get" => vm_param_get(state, &params),
-        "vm-param-set" => vm_param_set(state, &params),
-        "vm-param-remove" => vm_param_remove(state, &params),
-        "vm-start" => vm_start(state, &params),
-        "vm-shutdown" => vm_shutdown(state, &params),
+    (act(state, command, &params, minimal), after_ms)
+}
+
+fn act(state: &mut Value, command: &str, params: &[(String, String)], minimal: bool) -> Reply {
+    match command {
+        "vm-list" => vm_list(state, params, minimal),
+        "vm-param-get" => vm_param_get(state, params),
+        "vm-param-set" => vm_param_set(state, params),
+        "vm-param-remove" => vm_param_remove(state, params),
+        "vm-start" => vm_start(state, params),
+        "vm-shutdown" => vm_shutdown(state, params),
         other => err(format!(
             "Unknown command: {other}\nFor usage run: 'xe help'\n"
         )),
     }
 }
 
-fn injected_fault(state: &mut Value, command: &str, uuid: Option<&str>) -> Option<Reply> {
+/// The first fault matching this call (removed when it is for `once`).
+fn take_fault(state: &mut Value, command: &str, uuid: Option<&str>) -> Option<Value> {
     let faults = state.get_mut("faults")?.as_array_mut()?;
-    let index = faults.iter().position(|f| {
-        f["command"] == command
-            && (f.get("uuid").is_none_or(Value::is_null) || f["uuid"].as_str() == uuid)
-    })?;
+    let index = faults.iter().position(|f| matches(f, command, uuid))?;
     let fault = faults[index].clone();
     if fault["once"].as_bool().unwrap_or(false) {
         faults.remove(index);
     }
-    let text = fault["stderr"]
-        .as_str()
-        .unwrap_or("Error: injected failure");
-    Some(err(format!("{text}\n")))
+    Some(fault)
 }
 
 fn vms(state: &mut Value) -> &mut Vec<Value> {
