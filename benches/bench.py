@@ -61,7 +61,7 @@ def uuid(n):
 
 def make_db(path, count):
     env = dict(os.environ, VGPU_DB=path, VGPU_SCRIPTS="/nonexistent")
-    subprocess.run([BIN, "list-pools"], env=env, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run([BIN, "init"], env=env, stdout=subprocess.DEVNULL, check=True)
     conn = sqlite3.connect(path)
     conn.executemany(
         "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority) VALUES (?, ?, ?, ?, ?)",
@@ -99,6 +99,31 @@ def xe_workloads(tmp, quick):
             calls = sum(1 for _ in f)
         ms, _ = measure([BIN] + args, 3 if quick else 10, env)
         print(f"| `{' '.join(args)}` | {ms:.0f} | {calls} |")
+
+
+def change_workload(tmp, quick):
+    """One change to a halted VM among 1,000 (journal, lock, 3 fake xe calls), end to end."""
+    fake = os.path.join(ROOT, "target", "release", "fake-xe")
+    db = os.path.join(tmp, "change.db")
+    env = make_db(db, 1_000)
+    target = 500
+    state = os.path.join(tmp, "change-state.json")
+    args = f"-device vgpu-stub,pool_id={'AB'[target % 2]},priority={['low', 'medium', 'high'][target % 3]},vm_id={target}"
+    with open(state, "w") as f:
+        json.dump({"vms": [{"uuid": uuid(target), "name_label": "vm", "power_state": "halted",
+                            "platform": [["device-model-args", args]]}]}, f)
+    env = dict(env, VGPU_XE=fake, FAKE_XE_STATE=state)
+    times = []
+    for i in range(5 if quick else 20):
+        priority = ["low", "high"][i % 2]
+        t, code = run([BIN, "set-priority", f"--vm-uuid={uuid(target)}", f"--priority={priority}"], env)
+        if code != 0:
+            sys.exit("set-priority failed")
+        times.append(t * 1000)
+    print()
+    print("| change, 1,000 VMs registered, fake xe without delay | ms |")
+    print("|---|---:|")
+    print(f"| `set-priority` on a halted VM (lock, journal, 3 xe calls, 3 short writes) | {statistics.median(times):.1f} |")
 
 
 def hook_workload(tmp, quick):
@@ -165,7 +190,7 @@ def bulk_workload(tmp, quick):
             if os.path.exists(db + suffix):
                 os.remove(db + suffix)
         env = dict(os.environ, VGPU_DB=db, VGPU_SCRIPTS="/nonexistent")
-        subprocess.run([BIN, "list-pools"], env=env, stdout=subprocess.DEVNULL, check=True)
+        subprocess.run([BIN, "init"], env=env, stdout=subprocess.DEVNULL, check=True)
         t, code = run([BIN, "run", script], env)
         if code != 0:
             sys.exit("bulk registration failed")
@@ -213,6 +238,7 @@ def main():
                 print(f"| {count:,} | `{shown}` | {ms:.1f} | {floor_s} | {ratio} | {rss_s} |")
                 sys.stdout.flush()
         xe_workloads(tmp, quick)
+        change_workload(tmp, quick)
         hook_workload(tmp, quick)
         bulk_workload(tmp, quick)
         print()

@@ -20,6 +20,17 @@ pub fn read_line() -> Line {
         if let Some(signal) = crate::interrupt::pending() {
             return Line::Interrupted(signal);
         }
+        // Wait in short slices: a signal may be delivered to another thread of the process, and
+        // would not cut this wait short.
+        let mut fd = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        if unsafe { libc::poll(&mut fd, 1, 100) } == 0 {
+            continue;
+        }
         let mut byte = 0u8;
         // SAFETY: reads at most one byte into a live, writable byte.
         let n = unsafe { libc::read(0, (&mut byte as *mut u8).cast(), 1) };

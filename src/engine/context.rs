@@ -158,6 +158,9 @@ impl Context {
     /// Says which recorded changes were interrupted (their process is gone: their VM's lock
     /// is free) and how to finish them.
     fn report_unfinished(&self, store: &Store) {
+        if self.command.borrow().as_deref() == Some("recover") {
+            return; // it is about to finish them
+        }
         let Ok(entries) = store.journal() else { return };
         for entry in entries {
             let free = crate::change::lock::try_lock(&self.config.db_path, &entry.vm_uuid)
