@@ -611,7 +611,7 @@ Modules
 
 Limits
   A script stops with an error after 20,000,000 operations, 64 nested calls, a 16 MiB string,
-  an array of 1,000,000 items, a map of 100,000 entries, 160 MiB of memory, or 5 s of run time
+  an array of 1,000,000 items, a map of 100,000 entries, 160 MiB of memory, or 4 s of run time
   (--script-timeout; waits for xe and for answers do not count); `eval` is not available.
 
 Other constants

@@ -71,6 +71,8 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
         Err(e) => return say(1, &format!("hook {name}: cannot read the database: {e}")),
     };
     let fail = policy.failure_status();
+    // The hook says everything on stdout, and ends with the policy's status, even there.
+    crate::memory::set_hard_limit(crate::memory::HARD_LIMIT_BYTES, 1, fail);
     // Whatever goes wrong, xenopsd gets 0, 1 or 2: even a panic ends with the policy's status
     // and one line (the hook's stderr is discarded).
     let hook_name = name.to_string();

@@ -72,6 +72,11 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// first (and said).
     fn lock(ctx, uuid: &str) -> Rr<()> {
         let uuid = super::uuid_arg(uuid)?;
+        if ctx.config.dry_run {
+            // Nothing will be changed: nothing to serialise, and no file to create.
+            ctx.store_for_script()?;
+            return Ok(());
+        }
         ctx.store_for_script_write()?;
         ctx.lock_vm(uuid.as_str()).map_err(HostError::boxed)
     });
@@ -121,9 +126,13 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// completes it when the VM already has the new args, else finds nothing applied; starts a
     /// VM the change had stopped. Returns one line per change saying what was done.
     fn recover(ctx) -> Rr<Array> {
-        let store = ctx.store_for_script_write()?;
+        let store = if ctx.config.dry_run { ctx.store_for_script()? } else { ctx.store_for_script_write()? };
         let mut done = Array::new();
         for entry in store.journal().map_err(HostError::store)? {
+            if ctx.config.dry_run {
+                done.push(format!("(dry run) the interrupted {} of VM {} would be finished", entry.command, entry.vm_uuid).into());
+                continue;
+            }
             if !ctx.try_lock_vm(&entry.vm_uuid).map_err(HostError::boxed)? {
                 done.push(format!("VM {}: its change is still running (pid {})", entry.vm_uuid, entry.pid).into());
                 continue;

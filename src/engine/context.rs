@@ -81,7 +81,7 @@ impl Default for Limits {
             max_string_size: 16 * 1024 * 1024,
             max_array_size: 1_000_000,
             max_map_size: 100_000,
-            max_time: std::time::Duration::from_secs(5),
+            max_time: std::time::Duration::from_secs(4),
             max_memory: 160 * 1024 * 1024,
         }
     }

@@ -118,6 +118,8 @@ impl Host {
     pub fn new(config: HostConfig) -> Host {
         let catalog = Catalog::new(config.scripts_dir.clone());
         let limits = config.limits;
+        // A single operation that asks for too much ends the run, cleanly (see `memory`).
+        crate::memory::set_hard_limit(crate::memory::HARD_LIMIT_BYTES, 2, 1);
         let ctx = Context::new(config);
         let mut engine = Engine::new();
         engine
@@ -141,8 +143,8 @@ impl Host {
             if let Some(signal) = crate::interrupt::pending() {
                 return Some(Dynamic::from(crate::interrupt::name(signal)));
             }
-            // Every 64 operations: has the script used up its time?
-            if operations % 64 == 0 && clock.script_time() > limits.max_time {
+            // Every 8 operations (one may be slow: copying a large string): time used up?
+            if operations % 8 == 0 && clock.script_time() > limits.max_time {
                 Some(Dynamic::from("time limit"))
             } else {
                 None
@@ -167,10 +169,11 @@ impl Host {
         }
     }
 
-    /// Ends the run: closes the database cleanly, then lets the process exit without freeing the
-    /// interpreter's function tables one by one (that alone costs a seventh of a short command's
-    /// run time). Use it when the process is about to exit; otherwise just drop the host.
+    /// Ends the run: releases the VM locks, closes the database cleanly, then lets the process
+    /// go on without freeing the interpreter's function tables one by one (that alone costs a
+    /// seventh of a short command's run time).
     pub fn finish(self) {
+        self.ctx.release_locks();
         self.ctx.close_store();
         std::mem::forget(self);
     }

@@ -144,6 +144,7 @@ impl Catalog {
     #[allow(clippy::type_complexity)]
     pub fn commands(&self) -> (Vec<Command>, Vec<(String, ScriptError)>) {
         let mut names: BTreeMap<String, ()> = BTreeMap::new();
+        let mut broken = Vec::new();
         for (rel, _) in BUNDLED {
             if let Some(name) = command_name(rel) {
                 names.insert(name.to_string(), ());
@@ -155,15 +156,29 @@ impl Catalog {
                     let file = entry.file_name();
                     let file = file.to_string_lossy();
                     if let Some(name) = file.strip_suffix(".rhai") {
-                        if is_command_name(name) {
+                        if !is_command_name(name) {
+                            continue;
+                        }
+                        if entry.path().is_file() {
                             names.insert(name.to_string(), ());
+                        } else {
+                            // A dangling link, a directory: said, not silently passed over.
+                            broken.push((
+                                name.to_string(),
+                                ScriptError::Read {
+                                    path: entry.path(),
+                                    source: std::io::Error::new(
+                                        std::io::ErrorKind::NotFound,
+                                        "not a readable file (a dangling link?)",
+                                    ),
+                                },
+                            ));
                         }
                     }
                 }
             }
         }
         let mut commands = Vec::with_capacity(names.len());
-        let mut broken = Vec::new();
         for name in names.into_keys() {
             match self.command(&name) {
                 Ok(Some(command)) => commands.push(command),

@@ -201,10 +201,18 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
             line: index + 1,
             message,
         };
-        if let Some(rest) = text.strip_prefix("@option") {
-            spec.options.push(parse_option(rest, true).map_err(err)?);
+        let option = if let Some(rest) = text.strip_prefix("@option") {
+            Some(parse_option(rest, true).map_err(err)?)
         } else if let Some(rest) = text.strip_prefix("@flag") {
-            spec.options.push(parse_option(rest, false).map_err(err)?);
+            Some(parse_option(rest, false).map_err(err)?)
+        } else {
+            None
+        };
+        if let Some(option) = option {
+            if spec.options.iter().any(|o| o.name == option.name) {
+                return Err(err(format!("option --{} is declared twice", option.name)));
+            }
+            spec.options.push(option);
         } else if text == "@changes" {
             spec.changes = true;
         } else if text.starts_with('@') {
@@ -215,15 +223,6 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
             spec.about = text.to_string();
         } else {
             spec.long_about.push(text.to_string());
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    for o in &spec.options {
-        if !seen.insert(o.name.clone()) {
-            return Err(SpecError {
-                line: 0,
-                message: format!("option --{} is declared twice", o.name),
-            });
         }
     }
     Ok(spec)
