@@ -3,9 +3,7 @@
 //! a locked, read-only or newer database is found before any VM is stopped; the GPU mediator's
 //! extra `vms` columns survive our migrations and our changes.
 
-mod common;
-
-use common::{uuid, vm, Env, Outcome};
+use crate::common::{uuid, vm, Env, Outcome};
 use rusqlite::Connection;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -417,7 +415,7 @@ fn as_nobody(env: &Env, args: &[&str]) -> Outcome {
         .args(args)
         .env("VGPU_DB", &env.db)
         .env("VGPU_SCRIPTS", env.dir.path().join("none"))
-        .env("VGPU_XE", common::fake_xe())
+        .env("VGPU_XE", crate::common::fake_xe())
         .env("FAKE_XE_STATE", &env.xe_state)
         .env("FAKE_XE_LOG", &env.xe_log);
     Outcome::of(cmd, None)
@@ -491,7 +489,7 @@ fn issue_11_a_read_only_database_stops_no_vm() {
 fn mediator_database(env: &Env, u: &str) {
     std::fs::create_dir_all(env.db.parent().unwrap()).unwrap();
     let conn = Connection::open(&env.db).unwrap();
-    conn.execute_batch(include_str!("../migrations/0001_initial_schema.sql"))
+    conn.execute_batch(include_str!("../../migrations/0001_initial_schema.sql"))
         .unwrap();
     conn.execute_batch(
         "ALTER TABLE vms ADD COLUMN weight INTEGER NOT NULL DEFAULT 50;

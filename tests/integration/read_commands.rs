@@ -1,9 +1,7 @@
 //! The read commands on a small fixture: exact human output (the earlier tool's line format) and
 //! the JSON documents with their stable field names.
 
-mod common;
-
-use common::{uuid, Env};
+use crate::common::{uuid, Env};
 use serde_json::json;
 
 const TS: &str = "2026-01-02 03:04:05";

@@ -2,9 +2,7 @@
 //! hand-written device counts as taken (an explicit one is refused naming that VM, automatic ids
 //! skip it), and `check` reports VMs whose devices carry the same vm_id.
 
-mod common;
-
-use common::{uuid, vm, Env};
+use crate::common::{uuid, vm, Env};
 
 /// A host with a registered VM (vm_id 5) and two hand-configured, unregistered VMs carrying
 /// vm_ids 6 and 7, plus a plain VM to register.
@@ -68,7 +66,7 @@ fn issue_10_an_id_carried_by_a_hand_configured_vm_is_taken() {
         .code(0)
         .stdout_has("  VM ID: 8\n");
     assert_eq!(
-        common::qemu::one_device(env.args(&uuid(4)).as_deref())
+        crate::common::qemu::one_device(env.args(&uuid(4)).as_deref())
             .unwrap()
             .vm_id,
         8

@@ -15,9 +15,7 @@
 //! | remove-vm    | vm-param-set      | write the device-model-args | old              | running  |
 //! | remove-vm    | vm-start (once)   | start the VM        | new (removed)    | halted   |
 
-mod common;
-
-use common::{uuid, vm, Env, HostVm};
+use crate::common::{uuid, vm, Env, HostVm};
 
 const OLD: &str = "-usb -device vgpu-stub,pool_id=A,priority=medium,vm_id=3";
 const NEW: &str = "-usb -device vgpu-stub,pool_id=B,priority=medium,vm_id=3";

@@ -3,9 +3,7 @@
 //! `install`), used only for a device the tool adds; `doctor` compares it with the host.
 //! The host's QEMU is a stand-in script that answers `-device help` as QEMU does.
 
-mod common;
-
-use common::{uuid, vm, Env};
+use crate::common::{uuid, vm, Env};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -90,7 +88,7 @@ fn issue_10_the_driver_names_only_devices_the_tool_adds() {
         Some("-device vgpu-stub,addr=5,pool_id=B,priority=low,vm_id=2")
     );
     assert_eq!(
-        common::qemu::one_device(env.args(&old).as_deref())
+        crate::common::qemu::one_device(env.args(&old).as_deref())
             .unwrap()
             .driver,
         "vgpu-stub"

@@ -4,9 +4,7 @@
 //! By name, a command does exactly what it does by uuid, after the lookup. Names with commas,
 //! quotes, spaces and shell metacharacters are plain values: nothing is ever executed.
 
-mod common;
-
-use common::{uuid, vm, Env, Outcome};
+use crate::common::{uuid, vm, Env, Outcome};
 
 /// W: registered (7, A, high), halted.
 const NAME: &str = "web, \"prod\" $(touch MARKER)";

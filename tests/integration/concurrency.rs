@@ -4,10 +4,8 @@
 //! never held while xe runs or a prompt waits, so that the GPU mediator, which writes with no
 //! busy timeout at all, never fails.
 
-mod common;
-
-use common::qemu::one_device;
-use common::{uuid, vm, Env, Outcome};
+use crate::common::qemu::one_device;
+use crate::common::{uuid, vm, Env, Outcome};
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

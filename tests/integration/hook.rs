@@ -2,9 +2,7 @@
 //! a temporary root, with `-vmuuid U -reason none`, against the fake xe. Plus install/uninstall,
 //! the earlier tool's vgpu-vm-startup.sh, and set-hook-policy.
 
-mod common;
-
-use common::{fake_xe, uuid, Env, HostVm, Outcome};
+use crate::common::{fake_xe, uuid, Env, HostVm, Outcome};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

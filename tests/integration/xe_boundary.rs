@@ -2,9 +2,7 @@
 //! timeout, names that need no escaping because no shell is involved, the fake's own formats,
 //! and concurrent registrations.
 
-mod common;
-
-use common::{fake_xe, uuid, vm, Env, HostVm};
+use crate::common::{fake_xe, uuid, vm, Env, HostVm};
 use std::process::Command;
 
 #[test]
@@ -66,7 +64,7 @@ fn a_hanging_xe_is_stopped_at_the_timeout() {
     let mut cmd = env.command(["--xe-timeout=1", "scan-vms"]);
     cmd.env("FAKE_XE_DELAY_MS", "5000");
     let start = std::time::Instant::now();
-    let out = common::Outcome::of(cmd, None);
+    let out = crate::common::Outcome::of(cmd, None);
     out.code(1)
         .stderr_has("xe vm-list did not finish within 1 s and was stopped");
     assert!(
@@ -94,7 +92,7 @@ fn names_with_shell_metacharacters_round_trip_and_run_nothing() {
     let script = env.file("names.rhai", "for vm in xe::vms() { print(vm.name); }");
     let mut cmd = env.command(["run", script.to_str().unwrap()]);
     cmd.current_dir(env.dir.path());
-    let out = common::Outcome::of(cmd, None);
+    let out = crate::common::Outcome::of(cmd, None);
     out.code(0);
     let printed: Vec<&str> = out.stdout.lines().collect();
     // xe prints the value after ": " as it is; trailing spaces of a name survive.
@@ -103,7 +101,7 @@ fn names_with_shell_metacharacters_round_trip_and_run_nothing() {
         let u = uuid(i as u32 + 1);
         let mut cmd = env.command(["register-vm", &format!("--vm-name={name}")]);
         cmd.current_dir(env.dir.path());
-        common::Outcome::of(cmd, None).code(0);
+        crate::common::Outcome::of(cmd, None).code(0);
         assert_eq!(env.row(&u).unwrap().3.as_deref(), Some(*name));
     }
     assert!(!env.dir.path().join("MARKER").exists());

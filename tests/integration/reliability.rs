@@ -1,9 +1,7 @@
 //! The reliability suite: concurrent writers, readers during writers, crash safety, a locked
 //! database, and bad input on every option of every command. Bounded in time.
 
-mod common;
-
-use common::{uuid, Env, Outcome};
+use crate::common::{uuid, Env, Outcome};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::process::{Child, Stdio};

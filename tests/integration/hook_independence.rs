@@ -3,9 +3,7 @@
 //! with a warning; a command declaring a global option is refused, not a panic; whatever the
 //! admin's hook script does, the hook exits 0, 1 or 2 with one line on stdout.
 
-mod common;
-
-use common::{uuid, vm, Env, Outcome};
+use crate::common::{uuid, vm, Env, Outcome};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 

@@ -5,9 +5,7 @@
 //! forged text is written, the listing's warning is shown, the real VMs are listed right, names
 //! are printed escaped and JSON still parses.
 
-mod common;
-
-use common::{uuid, vm, Env, Outcome};
+use crate::common::{uuid, vm, Env, Outcome};
 use serde_json::{json, Value};
 
 /// X, the VM whose owner chose its name.
@@ -132,7 +130,7 @@ fn host(f: Forgery) -> Env {
 
 /// What the fake xe prints for the listing the product asks for (no call logged).
 fn raw_listing(env: &Env) -> String {
-    let out = std::process::Command::new(common::fake_xe())
+    let out = std::process::Command::new(crate::common::fake_xe())
         .args([
             "vm-list",
             "is-control-domain=false",

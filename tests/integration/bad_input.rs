@@ -1,9 +1,7 @@
 //! Bad input: every rejection exits 2 with one clear line on stderr naming the value, and leaves
 //! the database bytes unchanged.
 
-mod common;
-
-use common::{uuid, Env};
+use crate::common::{uuid, Env};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
@@ -20,7 +18,7 @@ fn refused(env: &Env, args: &[OsString], needle: &str) {
     let before = env.db_bytes();
     let mut cmd = env.command(args);
     cmd.current_dir(env.dir.path());
-    let out = common::Outcome::of(cmd, None);
+    let out = crate::common::Outcome::of(cmd, None);
     out.code(2).one_error_line().stderr_has(needle);
     assert!(out.stdout.is_empty(), "stdout: {}", out.stdout);
     assert_eq!(env.db_bytes(), before, "database changed by {args:?}");

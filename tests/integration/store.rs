@@ -1,9 +1,7 @@
 //! The database file: schema, migrations, adopting the earlier tool's database, file mode,
 //! read-only access and files that are not databases.
 
-mod common;
-
-use common::{uuid, Env};
+use crate::common::{uuid, Env};
 use rusqlite::Connection;
 use std::os::unix::fs::PermissionsExt;
 
@@ -302,7 +300,7 @@ fn read_only_database_still_serves_read_commands() {
         cmd.args(args)
             .env("VGPU_DB", &env.db)
             .env("VGPU_SCRIPTS", env.dir.path().join("none"));
-        common::Outcome::of(cmd, None)
+        crate::common::Outcome::of(cmd, None)
     };
     run(&["list-vms"]).code(0).stdout_has("  Name: web");
     run(&["show-vm", &format!("--vm-uuid={}", uuid(1))]).code(0);

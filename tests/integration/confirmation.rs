@@ -1,9 +1,7 @@
 //! Confirmation before a running VM is stopped: the answers, end of input, `--yes`,
 //! `--no-restart`, and the visible fallback to a forced shutdown.
 
-mod common;
-
-use common::{uuid, vm, Env};
+use crate::common::{uuid, vm, Env};
 
 const OLD_ARGS: &str = "-device vgpu-stub,pool_id=A,priority=medium,vm_id=3";
 const NEW_ARGS: &str = "-device vgpu-stub,pool_id=B,priority=medium,vm_id=3";

@@ -4,10 +4,8 @@
 //! or its vm-pre-start hook finishes; an xe call that fails or times out is judged by what the
 //! VM really has afterwards, not by what xe answered.
 
-mod common;
-
-use common::qemu::one_device;
-use common::{uuid, vm, Env, Outcome};
+use crate::common::qemu::one_device;
+use crate::common::{uuid, vm, Env, Outcome};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};

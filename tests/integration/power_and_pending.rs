@@ -3,9 +3,7 @@
 //! unknown power state is an error, not "halted"; a running VM whose change waits for a restart
 //! shows "restart pending" until it restarts or the hook sees it start with the new values.
 
-mod common;
-
-use common::{uuid, vm, Env};
+use crate::common::{uuid, vm, Env};
 
 const IN_SYNC: &str = "-usb -device vgpu-stub,pool_id=A,priority=high,vm_id=1";
 

@@ -2,7 +2,7 @@
 //! the value (register-vm, set-pool, update-vm, adopt, check --fix, the vm-pre-start hook,
 //! remove-vm). Each pair runs the built binary against the fake xe on a halted VM, then boots
 //! the result the way the site does (python3's `shlex.split`, QEMU's option parsing, the vGPU
-//! device's own checks, in `common::qemu`) and checks: exactly one valid vGPU device with the
+//! device's own checks, in `crate::common::qemu`) and checks: exactly one valid vGPU device with the
 //! expected values (none after remove-vm), its driver name and every other property kept in
 //! order, every word of other owners unchanged (quoted bytes verbatim), the database row, the
 //! exit status and message, and the xe writes (at most one, exactly the change, each after the
@@ -12,10 +12,8 @@
 //! One test function per path, each running the whole table; a failure names the case and the
 //! path, and every failing pair of a path is reported at once.
 
-mod common;
-
-use common::qemu::{self, VgpuDevice};
-use common::{uuid, vm, Env, Outcome};
+use crate::common::qemu::{self, VgpuDevice};
+use crate::common::{uuid, vm, Env, Outcome};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
@@ -286,7 +284,7 @@ fn other_props(device: &VgpuDevice) -> Vec<(String, String)> {
 
 type Memo<T> = OnceLock<Mutex<HashMap<Option<String>, T>>>;
 
-/// `f(value)`, computed once per value: each `common::qemu` call runs python3, and the same
+/// `f(value)`, computed once per value: each `crate::common::qemu` call runs python3, and the same
 /// values come back in many pairs.
 fn memo<T: Clone>(cache: &Memo<T>, value: Option<&str>, f: fn(Option<&str>) -> T) -> T {
     let key = value.map(str::to_string);

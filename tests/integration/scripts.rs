@@ -1,9 +1,7 @@
 //! Admin scripts: `run` with the host API, limits on runaway scripts, error locations, the admin
 //! directory overriding and adding commands and stdlib modules, `api` and `commands`.
 
-mod common;
-
-use common::{uuid, Env};
+use crate::common::{uuid, Env};
 
 #[test]
 fn run_gives_scripts_the_api_and_their_arguments() {

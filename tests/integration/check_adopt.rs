@@ -1,8 +1,6 @@
 //! `check [--fix]` and `adopt` on a fixture of in-sync, drifted, missing and hand-configured VMs.
 
-mod common;
-
-use common::{uuid, Env, HostVm};
+use crate::common::{uuid, Env, HostVm};
 
 /// 1 in sync, 2 drifted, 3 registered but gone, 4 manual stub (priority digit), 5 manual stub
 /// whose vm_id 1 is taken, 6 manual stub with a bad pool, 7 plain unregistered VM.

@@ -1,8 +1,6 @@
 //! Nothing is truncated: 100,000 VMs list completely, as text and as JSON.
 
-mod common;
-
-use common::{uuid, Env};
+use crate::common::{uuid, Env};
 
 #[test]
 fn a_hundred_thousand_vms_list_completely() {

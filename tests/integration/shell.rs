@@ -2,9 +2,7 @@
 //! variables and functions across lines, multi-line input, Ctrl-C, Ctrl-D), piped input,
 //! history, safe loading of admin scripts, and the generated completion scripts and man page.
 
-mod common;
-
-use common::{uuid, vm, Env};
+use crate::common::{uuid, vm, Env};
 use std::os::unix::fs::PermissionsExt;
 
 fn pty(env: &Env, args: &[&str]) -> rexpect::session::PtySession {

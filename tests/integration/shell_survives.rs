@@ -3,9 +3,7 @@
 //! written after every line (a `kill -9` loses nothing typed); with piped input a confirmation
 //! reads its answer from the next line.
 
-mod common;
-
-use common::{uuid, vm, Env};
+use crate::common::{uuid, vm, Env};
 use rexpect::session::PtySession;
 
 const OLD_ARGS: &str = "-device vgpu-stub,pool_id=A,priority=high,vm_id=7";

@@ -1,9 +1,7 @@
 //! The commands that touch VMs, against the fake xe: output, exit status, database rows, the VM's
 //! platform map and power state, and the exact xe calls made.
 
-mod common;
-
-use common::{uuid, vm, Env};
+use crate::common::{uuid, vm, Env};
 
 /// The two calls that read one VM: its record (name, power state), then its args on their own.
 fn vm_read(uuid: &str) -> Vec<Vec<String>> {
@@ -97,7 +95,7 @@ fn register_by_name_stores_the_name_label_and_takes_the_next_vm_id() {
     env.host_vm(vm(&uuid(2), "other", "halted", None));
     let mut cmd = env.command(["register-vm", &format!("--vm-name={name}")]);
     cmd.current_dir(env.dir.path());
-    let out = common::Outcome::of(cmd, None);
+    let out = crate::common::Outcome::of(cmd, None);
     out.code(0).stdout_has(&format!(
         "  Name: {name}\n  VM ID: 5\n  Pool: A\n  Priority: medium (1)"
     ));

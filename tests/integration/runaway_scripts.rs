@@ -4,9 +4,7 @@
 //! and under 256 MiB of peak memory (the child's `ru_maxrss`, read with `wait4`), never with a
 //! crash (a signal, 101, 134, 139).
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use std::io::Read;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};

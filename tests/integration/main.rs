@@ -1,0 +1,32 @@
+//! The integration tests: one crate, one module per concept, linked once. Every test runs the
+//! built `vgpu-admin` binary against a temporary database, scripts directory and (where a host
+//! is needed) the fake xe in `tests/support/fake_xe.rs`; `common` is the harness.
+
+mod common;
+mod bad_input;
+mod check_adopt;
+mod completion;
+mod concurrency;
+mod confirmation;
+mod databases;
+mod device_args;
+mod device_driver;
+mod faults;
+mod forged_names;
+mod hook;
+mod hook_independence;
+mod interruptions;
+mod power_and_pending;
+mod read_commands;
+mod reliability;
+mod runaway_scripts;
+mod scale;
+mod scripts;
+mod shell;
+mod shell_survives;
+mod shell_words;
+mod store;
+mod vm_ids;
+mod vm_name;
+mod xe_boundary;
+mod xe_commands;
