@@ -133,7 +133,6 @@ impl Context {
             return Ok(store.clone());
         }
         let store = Rc::new(Store::open(&self.config.db_path, create)?);
-        self.report_unfinished(&store);
         if store.migration().adopted_legacy {
             eprintln!(
                 "note: adopted the database of the earlier vgpu-admin at {} (schema version {} -> {}); every row was kept",
@@ -156,8 +155,12 @@ impl Context {
     }
 
     /// Says which recorded changes were interrupted (their process is gone: their VM's lock
-    /// is free) and how to finish them.
-    fn report_unfinished(&self, store: &Store) {
+    /// is free) and how to finish them; at the end of a run, so that a change this run finished
+    /// itself is not mentioned.
+    pub fn report_unfinished(&self) {
+        let Some(store) = self.store.borrow().clone() else {
+            return;
+        };
         if self.command.borrow().as_deref() == Some("recover") {
             return; // it is about to finish them
         }

@@ -173,6 +173,7 @@ impl Host {
     /// go on without freeing the interpreter's function tables one by one (that alone costs a
     /// seventh of a short command's run time).
     pub fn finish(self) {
+        self.ctx.report_unfinished();
         self.ctx.release_locks();
         self.ctx.close_store();
         std::mem::forget(self);

@@ -20,7 +20,7 @@ fn refused(env: &Env, args: &[OsString], needle: &str) {
     cmd.current_dir(env.dir.path());
     let out = crate::common::Outcome::of(cmd, None);
     out.code(2).one_error_line().stderr_has(needle);
-    assert!(out.stdout.is_empty(), "stdout: {}", out.stdout);
+    assert!(out.stdout().is_empty(), "stdout: {}", out.stdout());
     assert_eq!(env.db_bytes(), before, "database changed by {args:?}");
     assert!(
         !env.dir.path().join("MARKER").exists(),

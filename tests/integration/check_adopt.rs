@@ -173,5 +173,7 @@ fn adopt_one_vm_and_dry_run() {
         .code(2)
         .stderr_has("give one of --vm-uuid <uuid>, --vm-name <name> or --all");
     env.run(&["adopt", "--all", &format!("--vm-uuid={}", uuid(4))])
-        .code(2);
+        .code(2)
+        .one_error_line()
+        .stderr_has("give one of");
 }

@@ -93,11 +93,11 @@ impl Running {
         }
         let text =
             |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
-        Outcome {
-            status: status.code().unwrap_or(-1),
-            stdout: text(&self.out),
-            stderr: text(&self.err),
-        }
+        Outcome::from_parts(
+            status.code().unwrap_or(-1),
+            text(&self.out),
+            text(&self.err),
+        )
     }
 }
 
@@ -117,11 +117,11 @@ fn assert_in_sync(env: &Env, uuids: &[&str]) {
     for u in uuids {
         out.stdout_has(&format!("({u})"));
         assert!(
-            out.stdout
+            out.stdout()
                 .lines()
                 .any(|l| l.starts_with("in sync:") && l.contains(u)),
             "{u} not in sync:\n{}",
-            out.stdout
+            out.stdout()
         );
     }
 }
@@ -174,7 +174,7 @@ fn issue_11_three_concurrent_changes_to_a_halted_vm_all_land() {
     let waited = outs
         .iter()
         .filter(|o| {
-            o.stdout.contains(&format!(
+            o.stdout().contains(&format!(
                 "Waiting for another vgpu-admin that is changing VM {u}..."
             ))
         })

@@ -150,7 +150,9 @@ fn a_refused_clean_shutdown_falls_back_to_a_forced_one_visibly() {
 fn remove_vm_asks_before_stopping_a_running_vm() {
     let (env, u) = running_vm();
     env.run_with_input(&["remove-vm", "--vm-uuid", &u], "no\n")
-        .code(4);
+        .code(4)
+        .one_error_line()
+        .stderr_has("Operation cancelled.");
     untouched(&env, &u);
     env.clear_calls();
     env.run_with_input(&["remove-vm", "--vm-uuid", &u], "yes\n")

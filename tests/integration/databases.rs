@@ -105,9 +105,9 @@ fn issue_11_read_commands_never_create_a_missing_database_or_its_directory() {
         let out = env.run(args);
         out.code(1).one_error_line();
         assert!(
-            out.stderr.starts_with(&expected),
+            out.stderr().starts_with(&expected),
             "{args:?}: {}",
-            out.stderr
+            out.stderr()
         );
         assert!(!env.db.exists(), "{args:?} created the database");
         assert!(!dir.exists(), "{args:?} created the database's directory");
@@ -195,11 +195,15 @@ fn issue_11_a_dry_run_creates_no_database() {
         let env = Env::new();
         env.host_vm(vm(&u, "web", "halted", None));
         let out = env.run(&args);
+        // Nothing to show changes against: said, and nothing made.
+        out.code(1)
+            .one_error_line()
+            .stderr_has("error: no database at ");
         let dir = env.db.parent().unwrap();
         if dir.exists() {
             created.push(format!(
                 "{args:?} (exit {}) created {:?} in {}",
-                out.status,
+                out.status(),
                 listing(dir),
                 dir.display()
             ));
@@ -277,7 +281,7 @@ fn issue_11_a_foreign_sqlite_database_is_refused_and_left_byte_for_byte() {
         for args in &attempts {
             let out = env.run(args);
             out.code(1);
-            assert_eq!(out.stderr, line, "{args:?}");
+            assert_eq!(out.stderr(), line, "{args:?}");
             assert_eq!(std::fs::read(&env.db).unwrap(), before, "{args:?}: bytes");
         }
         assert_eq!(
@@ -320,9 +324,15 @@ fn issue_11_a_newer_schema_is_read_with_a_warning_and_never_written() {
     ] {
         let out = env.run(&args);
         out.code(0).stderr_has(&warning).stderr_has("reading only");
-        assert!(!out.stderr.contains("error"), "{args:?}: {}", out.stderr);
+        assert!(
+            !out.stderr().contains("error"),
+            "{args:?}: {}",
+            out.stderr()
+        );
     }
-    env.run(&["list-vms"]).stdout_has("  Name: win10");
+    env.run(&["list-vms"])
+        .stderr_has("newer than this vgpu-admin")
+        .stdout_has("  Name: win10");
     assert_eq!(env.db_bytes(), before, "reads left the file as it was");
 
     let vm_arg = format!("--vm-uuid={u}");
@@ -347,15 +357,20 @@ fn issue_11_a_newer_schema_is_read_with_a_warning_and_never_written() {
         let out = env.run(&args);
         out.code(1);
         let errors: Vec<&str> = out
-            .stderr
+            .stderr()
             .lines()
             .filter(|l| !l.starts_with(&warning))
             .collect();
-        assert_eq!(errors.len(), 1, "{args:?}: one error line:\n{}", out.stderr);
+        assert_eq!(
+            errors.len(),
+            1,
+            "{args:?}: one error line:\n{}",
+            out.stderr()
+        );
         assert!(
             errors[0].starts_with("error: ") && errors[0].contains(&refusal),
             "{args:?}: {}",
-            out.stderr
+            out.stderr()
         );
         assert_eq!(env.db_bytes(), before, "{args:?}: bytes");
         vm_untouched(&env, &u);
@@ -459,10 +474,10 @@ fn issue_11_a_read_only_database_stops_no_vm() {
     let out = run(&set_pool);
     out.code(1).one_error_line();
     assert!(
-        out.stderr.contains("read-only for this user")
-            || out.stderr.contains("cannot open the lock file"),
+        out.stderr().contains("read-only for this user")
+            || out.stderr().contains("cannot open the lock file"),
         "{}",
-        out.stderr
+        out.stderr()
     );
     vm_untouched(&env, &u);
     // With a lock file this user may open, it is the database that refuses.
@@ -542,7 +557,10 @@ fn issue_11_the_gpu_mediators_columns_survive_migrations_and_every_change() {
     );
 
     // The first command migrates it in place.
-    env.run(&["list-vms"]).code(0).stdout_has("  Name: win10");
+    env.run(&["list-vms"])
+        .code(0)
+        .stderr_has("note: adopted the database of the earlier vgpu-admin")
+        .stdout_has("  Name: win10");
     assert_eq!(user_version(&env.db), vgpu_admin::store::latest_version());
     let check_table = |when: &str| {
         let conn = Connection::open(&env.db).unwrap();

@@ -461,11 +461,16 @@ fn check_pair(case: &Case, path: Path) {
             match path {
                 Path::Hook => {
                     out.code(1);
-                    assert_eq!(out.stdout.lines().count(), 1, "one line: {}", out.stdout);
+                    assert_eq!(
+                        out.stdout().lines().count(),
+                        1,
+                        "one line: {}",
+                        out.stdout()
+                    );
                     assert!(
-                        out.stdout.contains("corrected the vGPU config"),
+                        out.stdout().contains("corrected the vGPU config"),
                         "{}",
-                        out.stdout
+                        out.stdout()
                     );
                 }
                 Path::CheckFix => {
@@ -547,24 +552,29 @@ fn check_refused(
     match path {
         Path::Hook => {
             out.code(1);
-            assert_eq!(out.stdout.lines().count(), 1, "one line: {}", out.stdout);
+            assert_eq!(
+                out.stdout().lines().count(),
+                1,
+                "one line: {}",
+                out.stdout()
+            );
             assert!(
-                out.stdout.contains("cannot be corrected automatically")
-                    && out.stdout.contains("cannot be split"),
+                out.stdout().contains("cannot be corrected automatically")
+                    && out.stdout().contains("cannot be split"),
                 "{}",
-                out.stdout
+                out.stdout()
             );
         }
         Path::CheckFix => {
             out.code(1).quiet();
-            let lines: Vec<&str> = out.stdout.lines().filter(|l| l.contains(u)).collect();
-            assert_eq!(lines.len(), 1, "one line about the VM: {}", out.stdout);
+            let lines: Vec<&str> = out.stdout().lines().filter(|l| l.contains(u)).collect();
+            assert_eq!(lines.len(), 1, "one line about the VM: {}", out.stdout());
             assert!(
                 lines[0].starts_with("differs:")
                     && lines[0].contains("not fixed")
                     && lines[0].contains("cannot be split"),
                 "{}",
-                out.stdout
+                out.stdout()
             );
             out.stdout_has("0 fixed, 1 differ");
         }

@@ -73,11 +73,13 @@ fn run_case(case: &Case) {
     let out = env.run_with_input(&args, "yes\n");
     let what = format!("{} with {} failing", case.command, case.fails);
     assert_eq!(
-        out.status, 1,
+        out.status(),
+        1,
         "{what}: exit status\n{}\n{}",
-        out.stdout, out.stderr
+        out.stdout(),
+        out.stderr()
     );
-    let first_line = out.stderr.lines().next().unwrap_or_default();
+    let first_line = out.stderr().lines().next().unwrap_or_default();
     assert!(
         first_line.contains(&format!("step '{}' failed", case.step)),
         "{what}: message names the step: {first_line}"

@@ -108,16 +108,21 @@ fn drift_under_warn_is_corrected_for_the_next_boot_and_logged_with_exit_1() {
     // xenopsd's argument order varies; the hook accepts any.
     let out = inst.exec(&inst.wrapper(), &["-reason", "none", "-vmuuid", &u]);
     out.code(1);
-    assert_eq!(out.stdout.lines().count(), 1, "one line: {}", out.stdout);
-    assert!(
-        out.stdout.contains("corrected the vGPU config"),
-        "{}",
-        out.stdout
+    assert_eq!(
+        out.stdout().lines().count(),
+        1,
+        "one line: {}",
+        out.stdout()
     );
     assert!(
-        out.stdout.contains("applies from the VM's next boot"),
+        out.stdout().contains("corrected the vGPU config"),
         "{}",
-        out.stdout
+        out.stdout()
+    );
+    assert!(
+        out.stdout().contains("applies from the VM's next boot"),
+        "{}",
+        out.stdout()
     );
     assert_eq!(inst.env.args(&u).as_deref(), Some(GOOD));
     assert_eq!(inst.env.call_names(), vec!["vm-param-get", "vm-param-set"]);
@@ -152,11 +157,11 @@ fn drift_under_enforce_is_corrected_and_stops_the_start_with_exit_2() {
     inst.policy("enforce");
     let out = inst.hook(&u);
     out.code(2);
-    assert_eq!(out.stdout.lines().count(), 1);
+    assert_eq!(out.stdout().lines().count(), 1);
     assert!(
-        out.stdout.contains("VM start stopped") && out.stdout.contains("start the VM again"),
+        out.stdout().contains("VM start stopped") && out.stdout().contains("start the VM again"),
         "{}",
-        out.stdout
+        out.stdout()
     );
     assert_eq!(inst.env.args(&u).as_deref(), Some(GOOD));
     inst.hook(&u).code(0).stdout_is("");
@@ -169,13 +174,13 @@ fn internal_failures_log_one_line_and_block_only_under_enforce() {
         .fault("vm-param-get", None, "Error: injected xapi failure", false);
     let out = inst.hook(&u);
     out.code(1);
-    assert_eq!(out.stdout.lines().count(), 1);
+    assert_eq!(out.stdout().lines().count(), 1);
     assert!(
-        out.stdout.contains(
+        out.stdout().contains(
             "hook vm-pre-start failed: xe vm-param-get failed: Error: injected xapi failure"
         ),
         "{}",
-        out.stdout
+        out.stdout()
     );
     inst.policy("enforce");
     inst.hook(&u).code(2).stdout_has("injected xapi failure");
@@ -187,11 +192,11 @@ fn internal_failures_log_one_line_and_block_only_under_enforce() {
     std::fs::write(&inst.env.db, "not a database at all, just text".repeat(100)).unwrap();
     let out = inst.hook(&u);
     out.code(1);
-    assert_eq!(out.stdout.lines().count(), 1);
+    assert_eq!(out.stdout().lines().count(), 1);
     assert!(
-        out.stdout.contains("cannot read the database"),
+        out.stdout().contains("cannot read the database"),
         "{}",
-        out.stdout
+        out.stdout()
     );
 }
 
@@ -202,8 +207,8 @@ fn a_broken_or_runaway_hook_override_never_blocks_a_start_under_warn() {
     std::fs::write(hooks.join("vm-pre-start.rhai"), "throw \"site bug\";\n").unwrap();
     let out = inst.hook(&u);
     out.code(1);
-    assert_eq!(out.stdout.lines().count(), 1);
-    assert!(out.stdout.contains("site bug"), "{}", out.stdout);
+    assert_eq!(out.stdout().lines().count(), 1);
+    assert!(out.stdout().contains("site bug"), "{}", out.stdout());
 
     std::fs::write(hooks.join("vm-pre-start.rhai"), "loop { }\n").unwrap();
     inst.hook(&u).code(1).stdout_has("script stopped");
@@ -252,7 +257,7 @@ fn install_is_idempotent_and_uninstall_keeps_the_database() {
     inst.env.seed(&[(1, &uuid(1), None, "A", 1)]);
     let again = inst.env.run(&["install", "--root", &root]);
     again.code(0);
-    for line in again.stdout.lines() {
+    for line in again.stdout().lines() {
         assert!(
             line.starts_with("unchanged ")
                 || line.starts_with("kept ")
@@ -260,7 +265,7 @@ fn install_is_idempotent_and_uninstall_keeps_the_database() {
             "{line}"
         );
     }
-    assert!(again.stdout.contains(&format!(
+    assert!(again.stdout().contains(&format!(
         "(schema version {}, 1 VMs)",
         vgpu_admin::store::latest_version()
     )));

@@ -97,11 +97,11 @@ impl Running {
         }
         let text =
             |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
-        Outcome {
-            status: status.code().unwrap_or(-1),
-            stdout: text(&self.out),
-            stderr: text(&self.err),
-        }
+        Outcome::from_parts(
+            status.code().unwrap_or(-1),
+            text(&self.out),
+            text(&self.err),
+        )
     }
 }
 
@@ -182,11 +182,11 @@ fn assert_in_sync(env: &Env, u: &str) {
     let out = env.run(&["check"]);
     out.code(0);
     assert!(
-        out.stdout
+        out.stdout()
             .lines()
             .any(|l| l.starts_with("in sync:") && l.contains(u)),
         "{u} not in sync:\n{}",
-        out.stdout
+        out.stdout()
     );
 }
 
@@ -235,10 +235,10 @@ fn signal_at_each_step(signal: i32, name: &str) {
         run.signal_group(signal);
         let out = run.finish();
         let context = format!("{name} during {step}");
-        assert_eq!(out.status, 128 + signal, "{context}: {out:#?}");
+        assert_eq!(out.status(), 128 + signal, "{context}: {out:#?}");
         // One line says what was done.
         out.one_error_line();
-        let last = out.stderr.lines().last().unwrap_or_default();
+        let last = out.stderr().lines().last().unwrap_or_default();
         assert!(
             last.starts_with(&format!("error: interrupted by {name}: ")),
             "{context}: {out:#?}"
@@ -330,7 +330,7 @@ fn issue_11_a_second_signal_ends_the_run_at_once_and_recover_finishes_it() {
     // 128 + the signal handled second (two different signals sent at once may be handled
     // in either order).
     assert!(
-        [128 + libc::SIGINT, 128 + libc::SIGTERM].contains(&out.status),
+        [128 + libc::SIGINT, 128 + libc::SIGTERM].contains(&out.status()),
         "{out:#?}"
     );
     assert_eq!(journal_count(&env), 1, "the change stays recorded");
@@ -404,7 +404,7 @@ fn killed_during(env: &Env, u: &str, step: &str, fault: serde_json::Value) -> St
     );
     run.child.wait().expect("wait");
     let out = run.finish();
-    assert_eq!(out.status, -1, "killed: {out:#?}");
+    assert_eq!(out.status(), -1, "killed: {out:#?}");
     // The xe call in hand is not killed with vgpu-admin (as on a real host, where xapi goes
     // on): wait for it to end.
     wait_for_faults_taken(env);
@@ -503,22 +503,22 @@ fn issue_11_kill_9_at_each_step_is_finished_by_recover() {
         let out = env.run(&["recover"]);
         // (recover, opening the database, also says which changes are unfinished.)
         assert!(
-            out.stderr
+            out.stderr()
                 .lines()
                 .all(|l| l.starts_with("warning: an interrupted set-pool of VM ")),
             "{context}: {}",
-            out.stderr
+            out.stderr()
         );
         out.code(0).stdout_has(&format!(
             "Recovered the interrupted set-pool of VM {u} (started "
         ));
         assert!(
-            out.stdout.contains(&format!(
+            out.stdout().contains(&format!(
                 "reached '{}'): {}",
                 case.journal_step, case.recovered
             )),
             "{context}: {}",
-            out.stdout
+            out.stdout()
         );
         assert_eq!(journal_count(&env), 0, "{context}");
         assert_eq!(env.power(&u), "running", "{context}");
@@ -552,7 +552,7 @@ fn issue_11_kill_9_before_the_journal_leaves_nothing_to_recover() {
         0
     );
     run.child.wait().expect("wait");
-    assert_eq!(run.finish().status, -1);
+    assert_eq!(run.finish().status(), -1);
     wait_for_faults_taken(&env);
     assert_eq!(journal_count(&env), 0);
     env.run(&["list-vms"]).code(0).quiet();
@@ -589,9 +589,9 @@ fn issue_11_after_kill_9_the_next_change_to_the_vm_recovers_first() {
         .stdout_has("completed: the database now matches the VM's new device-model-args; the VM, stopped for the change, was started again.")
         .stdout_has("VM configuration updated successfully.");
     // The recovered change first (pool B), then its own (priority low) on top of it.
-    let recovered_at = out.stdout.find("Recovered").unwrap();
-    let current_at = out.stdout.find("Current configuration:").unwrap();
-    assert!(recovered_at < current_at, "{}", out.stdout);
+    let recovered_at = out.stdout().find("Recovered").unwrap();
+    let current_at = out.stdout().find("Current configuration:").unwrap();
+    assert!(recovered_at < current_at, "{}", out.stdout());
     assert_eq!(
         env.row(&u),
         Some((1, "B".to_string(), 0, Some("web".into())))
@@ -629,7 +629,7 @@ fn issue_11_after_kill_9_the_start_hook_finishes_the_change_without_starting_the
             "vgpu-admin: recovered the interrupted set-pool of VM {u} (started "
         ))
         .stdout_has("completed: the database now matches the VM's new device-model-args");
-    assert!(!out.stdout.contains("started again"), "{}", out.stdout);
+    assert!(!out.stdout().contains("started again"), "{}", out.stdout());
     assert_eq!(journal_count(&env), 0);
     assert_eq!(env.row(&u).unwrap().1, "B");
     assert_eq!(env.args(&u).as_deref(), Some(NEW));

@@ -2,9 +2,9 @@
 //! built `vgpu-admin` binary against a temporary database, scripts directory and (where a host
 //! is needed) the fake xe in `tests/support/fake_xe.rs`; `common` is the harness.
 
-mod common;
 mod bad_input;
 mod check_adopt;
+mod common;
 mod completion;
 mod concurrency;
 mod confirmation;

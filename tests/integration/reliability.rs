@@ -233,20 +233,24 @@ fn every_option_of_every_command_refuses_bad_values() {
                 cmd.current_dir(env.dir.path());
                 let out = Outcome::of(cmd, None);
                 assert_eq!(
-                    out.status, 2,
+                    out.status(),
+                    2,
                     "{} --{} {:?}: {}",
-                    command.name, option.name, bad, out.stderr
+                    command.name,
+                    option.name,
+                    bad,
+                    out.stderr()
                 );
                 assert_eq!(
-                    out.stderr.lines().count(),
+                    out.stderr().lines().count(),
                     1,
                     "{} --{}: {}",
                     command.name,
                     option.name,
-                    out.stderr
+                    out.stderr()
                 );
-                assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
-                assert!(out.stderr.len() < 400, "one short line: {}", out.stderr);
+                assert!(out.stderr().starts_with("error: "), "{}", out.stderr());
+                assert!(out.stderr().len() < 400, "one short line: {}", out.stderr());
                 tried += 1;
             }
         }

@@ -31,11 +31,11 @@ fn a_hundred_thousand_vms_list_completely() {
     let text = env.run(&["list-vms"]);
     text.code(0).quiet();
     assert_eq!(
-        text.stdout.matches("VM Configuration:\n").count(),
+        text.stdout().matches("VM Configuration:\n").count(),
         COUNT as usize
     );
     assert!(text
-        .stdout
+        .stdout()
         .contains(&format!("  UUID: {}\n  Name: vm-{COUNT}\n", uuid(COUNT))));
 
     let json = env.run(&["--json", "list-vms", "--pool=A"]).code(0).json();

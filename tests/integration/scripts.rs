@@ -122,7 +122,7 @@ fn script_errors_show_file_line_column_and_the_line() {
     let out = env.run(&["run", script.to_str().unwrap()]);
     out.code(1).stdout_is("");
     assert_eq!(
-        out.stderr,
+        out.stderr(),
         format!(
             "error: script error: Variable not found: missing\n  --> {}:2:13\n  |\n2 | let y = x + missing;\n  |             ^\n",
             script.display()
@@ -229,7 +229,9 @@ fn a_malformed_command_header_is_reported_with_its_line() {
             path.display()
         ));
     // The other commands go on, saying which one was left out.
-    env.run(&["init"]).code(0);
+    env.run(&["init"])
+        .code(0)
+        .stderr_has("warning: command 'broken' is left out");
     env.run(&["list-vms"])
         .code(0)
         .stdout_is("No VMs found\n")

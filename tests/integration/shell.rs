@@ -125,7 +125,9 @@ fn piped_input_runs_each_line_and_stops_at_the_first_failure() {
         .stderr_has("is not registered");
 
     let out = env.run_with_input(&["shell", "--keep-going"], &input);
-    out.code(3).stdout_has("not reached");
+    out.code(3)
+        .stderr_has("is not registered")
+        .stdout_has("not reached");
 
     // Multi-line Rhai and a confirmation answered by the next line, as if typed.
     let u = uuid(2);
@@ -191,7 +193,10 @@ fn completion_scripts_and_the_man_page_include_admin_commands() {
         .code(0)
         .stdout_has(".TH vgpu-admin")
         .stdout_has("site\\-report");
-    env.run(&["completions", "tcsh"]).code(2);
+    env.run(&["completions", "tcsh"])
+        .code(2)
+        .one_error_line()
+        .stderr_has("invalid value 'tcsh'");
 }
 
 #[test]

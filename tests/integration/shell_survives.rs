@@ -134,10 +134,10 @@ fn issue_11_two_changes_to_one_vm_in_one_shell_session_both_apply() {
     );
     let out = env.run_with_input(&["--xe-timeout=3", "shell"], &input);
     assert!(
-        !out.stdout.contains("Waiting for another vgpu-admin"),
+        !out.stdout().contains("Waiting for another vgpu-admin"),
         "the second change waited for the VM's lock the first one of the same session kept:\n{}{}",
-        out.stdout,
-        out.stderr
+        out.stdout(),
+        out.stderr()
     );
     out.code(0).stdout_has("done\n");
     assert_eq!(env.row(&u), Some((7, "B".into(), 0, Some("win10".into()))));

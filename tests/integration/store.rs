@@ -220,7 +220,7 @@ fn database_of_the_earlier_tool_is_adopted_with_every_row() {
         .stdout_has("  Invalid: empty uuid")
         .stdout_has("  UUID: not-a-uuid\n  Name: typo")
         .stdout_has("  Invalid: malformed uuid");
-    assert_eq!(out.stdout.matches("VM Configuration:").count(), 4);
+    assert_eq!(out.stdout().matches("VM Configuration:").count(), 4);
 
     // The uuid stored in capitals was lowercased by migration 2 and is found again.
     env.run(&["show-vm", "--vm-uuid=abcdef00-92f1-4b6a-b0c2-d3e4f5a6b7c8"])

@@ -174,9 +174,9 @@ fn by_name_as_by_uuid(
     };
     let a = run(&by_uuid, &with(format!("--vm-uuid={target}")), input);
     let b = run(&by_name, &with(format!("--vm-name={name}")), input);
-    assert_eq!(a.status, b.status, "by uuid: {a:?}\nby name: {b:?}");
-    assert_eq!(untimed(&a.stdout), untimed(&b.stdout), "stdout");
-    assert_eq!(a.stderr, b.stderr, "stderr");
+    assert_eq!(a.status(), b.status(), "by uuid: {a:?}\nby name: {b:?}");
+    assert_eq!(untimed(a.stdout()), untimed(b.stdout()), "stdout");
+    assert_eq!(a.stderr(), b.stderr(), "stderr");
     assert_eq!(rows(&by_uuid), rows(&by_name), "database rows");
     assert_eq!(by_uuid.host(), by_name.host(), "the VMs on the host");
     let mut calls = by_name.calls();
@@ -205,7 +205,7 @@ fn refused(env: &Env, args: &[String], code: i32, message: &str) -> Outcome {
     env.clear_calls();
     let out = run(env, args, Some("yes\n"));
     out.code(code).one_error_line().stderr_has(message);
-    assert_eq!(out.stdout, "", "nothing said on stdout");
+    assert_eq!(out.stdout(), "", "nothing said on stdout");
     assert_eq!(env.db_bytes(), db, "database changed");
     assert_eq!(env.host(), state, "host changed");
     let calls = env.calls();
@@ -260,7 +260,7 @@ fn refusals(command: &str, rest: &[&str]) {
             t2()
         ),
     );
-    assert!(out.stderr.contains(&t1()) && out.stderr.contains(&t2()));
+    assert!(out.stderr().contains(&t1()) && out.stderr().contains(&t2()));
     assert_eq!(env.calls().last(), Some(&lookup(TWIN)));
 
     // Both: refused before any xe call (register-vm stores the name instead).

@@ -94,7 +94,7 @@ fn names_with_shell_metacharacters_round_trip_and_run_nothing() {
     cmd.current_dir(env.dir.path());
     let out = crate::common::Outcome::of(cmd, None);
     out.code(0);
-    let printed: Vec<&str> = out.stdout.lines().collect();
+    let printed: Vec<&str> = out.stdout().lines().collect();
     // xe prints the value after ": " as it is; trailing spaces of a name survive.
     assert_eq!(printed, names.to_vec());
     for (i, name) in names.iter().enumerate() {

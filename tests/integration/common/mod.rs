@@ -6,6 +6,7 @@ pub mod qemu;
 
 use assert_cmd::cargo::CommandCargoExt;
 use rusqlite::Connection;
+use std::cell::Cell;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -308,12 +309,40 @@ impl Env {
     }
 }
 
-/// What a run printed and how it ended.
+/// What a run printed and how it ended. Strict, like just's `Test`: unless the test asserts
+/// otherwise, a run must end with status 0 and print nothing on stderr — checked when the
+/// outcome is dropped. Asserting the status (`code`, or reading `status()`) or anything about
+/// stderr (`stderr_has`, `stderr_is`, `one_error_line`, `quiet`, or reading `stderr()`) takes
+/// that part over.
 #[derive(Debug)]
 pub struct Outcome {
-    pub status: i32,
-    pub stdout: String,
-    pub stderr: String,
+    status: i32,
+    stdout: String,
+    stderr: String,
+    status_seen: Cell<bool>,
+    stderr_seen: Cell<bool>,
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        if !self.status_seen.get() {
+            assert_eq!(
+                self.status, 0,
+                "exit status (the test did not expect a failure)\n--- stdout\n{}\n--- stderr\n{}",
+                self.stdout, self.stderr
+            );
+        }
+        if !self.stderr_seen.get() {
+            assert!(
+                self.stderr.is_empty(),
+                "stderr (the test did not expect anything there):\n{}",
+                self.stderr
+            );
+        }
+    }
 }
 
 impl Outcome {
@@ -332,16 +361,45 @@ impl Outcome {
             let _ = stdin.write_all(text.as_bytes());
         }
         let output = wait_with_timeout(child, Duration::from_secs(120));
+        Outcome::from_parts(
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// An outcome from what a run gave (for runs the test drives itself).
+    pub fn from_parts(status: i32, stdout: String, stderr: String) -> Outcome {
         Outcome {
-            status: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status,
+            stdout,
+            stderr,
+            status_seen: Cell::new(false),
+            stderr_seen: Cell::new(false),
         }
+    }
+
+    /// The exit status (-1 when killed by a signal); the test takes over checking it.
+    pub fn status(&self) -> i32 {
+        self.status_seen.set(true);
+        self.status
+    }
+
+    /// Standard output.
+    pub fn stdout(&self) -> &str {
+        &self.stdout
+    }
+
+    /// Standard error; the test takes over checking it.
+    pub fn stderr(&self) -> &str {
+        self.stderr_seen.set(true);
+        &self.stderr
     }
 
     /// Asserts the exit status.
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Self {
+        self.status_seen.set(true);
         assert_eq!(
             self.status, expected,
             "exit status\n--- stdout\n{}\n--- stderr\n{}",
@@ -400,6 +458,7 @@ impl Outcome {
     /// Asserts stderr contains `needle`.
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Self {
+        self.stderr_seen.set(true);
         assert!(
             self.stderr.contains(needle),
             "stderr lacks {needle:?}:\n{}",
@@ -408,9 +467,18 @@ impl Outcome {
         self
     }
 
-    /// Asserts stderr is exactly one line.
+    /// Asserts stderr is exactly `expected`.
+    #[track_caller]
+    pub fn stderr_is(&self, expected: &str) -> &Self {
+        self.stderr_seen.set(true);
+        assert_eq!(self.stderr, expected, "stderr");
+        self
+    }
+
+    /// Asserts stderr is exactly one line, an error.
     #[track_caller]
     pub fn one_error_line(&self) -> &Self {
+        self.stderr_seen.set(true);
         assert_eq!(
             self.stderr.lines().count(),
             1,
@@ -424,6 +492,7 @@ impl Outcome {
     /// Asserts nothing was printed on stderr.
     #[track_caller]
     pub fn quiet(&self) -> &Self {
+        self.stderr_seen.set(true);
         assert!(self.stderr.is_empty(), "stderr: {}", self.stderr);
         self
     }
