@@ -20,14 +20,6 @@ pub fn is_builtin(name: &str) -> bool {
     name == "help" || builtin_commands().iter().any(|c| c.get_name() == name)
 }
 
-const EXIT_STATUS_HELP: &str = "\
-Exit status:
-  0  success
-  1  the operation failed (database, xe, script error)
-  2  invalid usage or input (unknown option, bad pool/priority/uuid/vm-id, vm-id taken)
-  3  not found (VM not registered)
-  4  cancelled at the confirmation prompt";
-
 /// Runs vgpu-admin with `args` (program name first) and returns the exit status.
 pub fn run(args: Vec<OsString>) -> Status {
     match try_run(args) {
@@ -238,7 +230,7 @@ pub fn command_tree(commands: &[ScriptCommand]) -> Command {
              each VM belongs to, its scheduling priority and its vGPU vm_id. The classic commands \
              are Rhai scripts that can be read, overridden and extended in the scripts directory.",
         )
-        .after_help(EXIT_STATUS_HELP)
+        .after_help(Status::help())
         .subcommand_required(true)
         .arg_required_else_help(true)
         .disable_help_subcommand(true);
@@ -432,11 +424,9 @@ pub fn try_run(args: Vec<OsString>) -> Result<(), Failure> {
                 .get_many::<String>("args")
                 .map(|v| v.cloned().collect())
                 .unwrap_or_default();
-            // xenopsd reads 0 (fine), 1 (log and go on), anything else (abort the start).
             match crate::hook::run(config, &name, &args) {
-                0 => Ok(()),
-                1 => Err(Failure::new(Status::Failed, "")),
-                _ => Err(Failure::new(Status::Usage, "")),
+                crate::exit::HookExit::Go => Ok(()),
+                exit => Err(Failure::new(Status::Hook(exit), "")),
             }
         }
         _ => {

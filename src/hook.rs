@@ -7,6 +7,7 @@
 //! database, and never blocks a start because of its own failure unless the policy is `enforce`.
 
 use crate::engine::{Host, HostConfig};
+use crate::exit::HookExit;
 use crate::model::{HookPolicy, VmUuid};
 use crate::output;
 use rhai::Dynamic;
@@ -47,20 +48,20 @@ pub fn parse_args(args: &[String]) -> Result<HookArgs, String> {
 }
 
 /// Says one line on stdout and returns `status`.
-fn say(status: u8, message: &str) -> u8 {
+fn say(status: HookExit, message: &str) -> HookExit {
     output::stdout_line(&format!("vgpu-admin: {message}"));
     status
 }
 
 /// Runs hook `name` and returns the exit status for xenopsd.
-pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
+pub fn run(config: HostConfig, name: &str, args: &[String]) -> HookExit {
     let hook_args = match parse_args(args) {
         Ok(a) => a,
-        Err(e) => return say(1, &format!("hook {name}: {e}")),
+        Err(e) => return say(HookExit::Logged, &format!("hook {name}: {e}")),
     };
     // No database: nothing is registered, nothing to check.
     if !config.db_path.exists() {
-        return 0;
+        return HookExit::Go;
     }
     let uuid_arg = hook_args.vm_uuid.clone();
     // The database is opened once, by the host, and read for the policy first.
@@ -68,11 +69,16 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
     let host = Host::new(config);
     let (policy, limit) = match read_settings(&host) {
         Ok(settings) => settings,
-        Err(e) => return say(1, &format!("hook {name}: cannot read the database: {e}")),
+        Err(e) => {
+            return say(
+                HookExit::Logged,
+                &format!("hook {name}: cannot read the database: {e}"),
+            )
+        }
     };
     let fail = policy.failure_status();
     // The hook says everything on stdout, and ends with the policy's status, even there.
-    crate::memory::set_hard_limit(crate::memory::HARD_LIMIT_BYTES, 1, fail);
+    crate::memory::set_hard_limit(crate::memory::HARD_LIMIT_BYTES, 1, fail.code());
     // Whatever goes wrong, xenopsd gets 0, 1 or 2: even a panic ends with the policy's status
     // and one line (the hook's stderr is discarded).
     let hook_name = name.to_string();
@@ -84,7 +90,7 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "internal error".to_string());
         println!("vgpu-admin: hook {hook_name} failed: internal error: {what}");
-        std::process::exit(i32::from(fail));
+        std::process::exit(i32::from(fail.code()));
     }));
     let Some(raw_uuid) = uuid_arg else {
         return say(fail, &format!("hook {name}: no -vmuuid given"));
@@ -107,7 +113,7 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
     let ctx = host.context();
     match ctx.try_lock_vm(uuid.as_str()) {
         Ok(true) => {}
-        Ok(false) => return 0,
+        Ok(false) => return HookExit::Go,
         Err(e) => return say(fail, &format!("hook {name}: {}", e.message)),
     }
     let recovered = match ctx.recover_vm(uuid.as_str(), true) {
@@ -119,7 +125,7 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
     }
     let script = match host.catalog().find(&format!("hooks/{name}.rhai")) {
         Ok(Some(script)) => script,
-        Ok(None) => return 0, // no script for this hook: nothing to do
+        Ok(None) => return HookExit::Go, // no script for this hook: nothing to do
         Err(e) => return say(fail, &format!("hook {name}: {e}")),
     };
     let constants = vec![
@@ -138,11 +144,13 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
         ("POLICY", Dynamic::from(policy.as_str().to_string())),
     ];
     let status = match host.run_with_constants(&script, constants) {
-        Ok(value) if value.is_unit() => 0,
+        Ok(value) if value.is_unit() => HookExit::Go,
         Ok(value) => match value.as_int() {
             // xenopsd reads 0 (fine), 1 (log and go on), anything else (abort): only these
             // three, whatever the script returns.
-            Ok(code @ 0..=2) => code as u8,
+            Ok(0) => HookExit::Go,
+            Ok(1) => HookExit::Logged,
+            Ok(2) => HookExit::Abort,
             _ => say(
                 fail,
                 &format!("hook {name}: the script returned {value}, not 0, 1 or 2"),
@@ -152,8 +160,8 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> u8 {
     };
     host.finish();
     // A recovery is worth a line in xenopsd's log.
-    if recovered.is_some() && status == 0 {
-        1
+    if recovered.is_some() && status == HookExit::Go {
+        HookExit::Logged
     } else {
         status
     }
@@ -177,14 +185,14 @@ fn read_settings(host: &Host) -> Result<(HookPolicy, Duration), String> {
 }
 
 /// Ends the process after `limit` with one line and the policy's failure status.
-fn start_watchdog(limit: Duration, status: u8, name: &str) {
+fn start_watchdog(limit: Duration, status: HookExit, name: &str) {
     let name = name.to_string();
     std::thread::spawn(move || {
         std::thread::sleep(limit);
         let line = format!(
             "vgpu-admin: hook {name} stopped after its time limit of {} s{}\n",
             limit.as_secs(),
-            if status == 2 {
+            if status == HookExit::Abort {
                 "; this start is stopped (policy enforce)"
             } else {
                 "; the VM start goes on"
@@ -197,7 +205,7 @@ fn start_watchdog(limit: Duration, status: u8, name: &str) {
             }
             Err(_) => output::stderr_line(line.trim_end()),
         }
-        std::process::exit(i32::from(status));
+        std::process::exit(i32::from(status.code()));
     });
 }
 

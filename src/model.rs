@@ -403,11 +403,11 @@ impl HookPolicy {
         }
     }
 
-    /// The hook's exit status for a failure or a correction under this policy.
-    pub fn failure_status(self) -> u8 {
+    /// The hook's answer to xenopsd for a failure or a correction under this policy.
+    pub fn failure_status(self) -> crate::exit::HookExit {
         match self {
-            HookPolicy::Warn => 1,
-            HookPolicy::Enforce => 2,
+            HookPolicy::Warn => crate::exit::HookExit::Logged,
+            HookPolicy::Enforce => crate::exit::HookExit::Abort,
         }
     }
 }

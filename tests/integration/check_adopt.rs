@@ -55,7 +55,8 @@ fn fixture() -> Env {
 fn check_reports_each_kind_of_drift_in_one_xe_call() {
     let env = fixture();
     let out = env.run(&["check"]);
-    out.code(1)
+    // Drift found: its own status, not "failed".
+    out.code(5)
         .stdout_has(&format!("in sync:  insync ({})", uuid(1)))
         .stdout_has(&format!(
             "differs:  drifted ({}): differs: pool_id=B (database: A); priority=low (database: medium); vm_id=9 (database: 2)",
@@ -67,7 +68,7 @@ fn check_reports_each_kind_of_drift_in_one_xe_call() {
         .stdout_has("1 in sync, 0 fixed, 1 differ, 1 missing, 0 invalid, 3 manual, 1 vm_id clashes");
     // One checked listing: the uuids (--minimal), then the records.
     assert_eq!(env.call_names(), vec!["vm-list", "vm-list"]);
-    let json = env.run(&["--json", "check"]).code(1).json();
+    let json = env.run(&["--json", "check"]).code(5).json();
     assert_eq!(json["differs"][0]["vm_uuid"], uuid(2));
     assert_eq!(json["manual"].as_array().unwrap().len(), 3);
 }
@@ -76,7 +77,7 @@ fn check_reports_each_kind_of_drift_in_one_xe_call() {
 fn check_fix_rewrites_only_the_drifted_args() {
     let env = fixture();
     env.run(&["check", "--fix"])
-        .code(1) // the missing VM cannot be fixed
+        .code(5) // the missing VM cannot be fixed
         .stdout_has(&format!("fixed:    drifted ({})", uuid(2)));
     assert_eq!(
         env.args(&uuid(2)).as_deref(),
@@ -101,7 +102,7 @@ fn check_fix_rewrites_only_the_drifted_args() {
     env.run(&["remove-vm", &format!("--vm-uuid={}", uuid(3))])
         .code(0);
     // The vm_id clash between "insync" and the unregistered "clash" is left to the admin.
-    env.run(&["check"]).code(1).stdout_has(
+    env.run(&["check"]).code(5).stdout_has(
         "2 in sync, 0 fixed, 0 differ, 0 missing, 0 invalid, 3 manual, 1 vm_id clashes",
     );
 }
@@ -110,7 +111,7 @@ fn check_fix_rewrites_only_the_drifted_args() {
 fn adopt_all_registers_manual_configs_and_skips_conflicts_whole() {
     let env = fixture();
     let out = env.run(&["adopt", "--all"]);
-    out.code(1)
+    out.code(5)
         .stdout_has(&format!(
             "adopted: manual ({}): pool B, priority high, vm_id 40",
             uuid(4)
@@ -142,7 +143,7 @@ fn adopt_all_registers_manual_configs_and_skips_conflicts_whole() {
         Some("-device vgpu-stub,pool_id=A,priority=low,vm_id=1")
     );
     env.run(&["adopt", "--all"])
-        .code(1)
+        .code(5)
         .stdout_has("0 adopted, 2 skipped");
 }
 

@@ -113,7 +113,7 @@ fn issue_11_read_commands_never_create_a_missing_database_or_its_directory() {
         assert!(!dir.exists(), "{args:?} created the database's directory");
     }
     // doctor reports it among its findings, and creates nothing either.
-    env.run(&["doctor"]).code(1).stdout_has("no database at");
+    env.run(&["doctor"]).code(5).stdout_has("no database at");
     assert!(!dir.exists(), "doctor created the database's directory");
 
     // A mistyped --db is the same error, naming that path; nothing is created there.

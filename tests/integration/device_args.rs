@@ -521,7 +521,7 @@ fn check_adopt(env: &Env, u: &str, out: &Outcome, case: &Case, after: Option<&st
             assert_eq!(after, case.value, "the args are untouched");
         }
         Adopt::Skipped(reason) => {
-            out.code(1)
+            out.code(5)
                 .stdout_has(&format!("skipped: {NAME} ({u}): {reason}"))
                 .stdout_has("0 adopted, 1 skipped");
             assert_eq!(env.row(u), None, "nothing is registered");
@@ -566,7 +566,7 @@ fn check_refused(
             );
         }
         Path::CheckFix => {
-            out.code(1).quiet();
+            out.code(5).quiet();
             let lines: Vec<&str> = out.stdout().lines().filter(|l| l.contains(u)).collect();
             assert_eq!(lines.len(), 1, "one line about the VM: {}", out.stdout());
             assert!(

@@ -349,10 +349,10 @@ fn set_hook_policy_validates_and_status_shows_it() {
         .code(0)
         .stdout_is("Hook policy: enforce\n");
     env.run(&["status"])
-        .code(0)
+        .code(5) // no host here
         .stdout_has("Hook policy: enforce (time limit 10 s)");
     assert_eq!(
-        env.run(&["--json", "status"]).code(0).json()["hook"]["policy"],
+        env.run(&["--json", "status"]).code(5).json()["hook"]["policy"],
         "enforce"
     );
 }

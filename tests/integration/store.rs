@@ -166,7 +166,7 @@ fn opening_twice_changes_nothing() {
     env.run(&["init"]).code(0);
     let before = env.db_bytes();
     env.run(&["list-pools"]).code(0);
-    env.run(&["status"]).code(0);
+    env.run(&["status"]).code(5); // no host here
     assert_eq!(
         before,
         env.db_bytes(),
@@ -245,9 +245,12 @@ fn database_of_the_earlier_tool_is_adopted_with_every_row() {
         vec!["--json", "status"],
         vec!["list-vms", "--pool=B", "--priority=medium"],
     ] {
-        env.run(&args).code(0);
+        // (status: no host here, 5)
+        env.run(&args)
+            .code(if args.contains(&"status") { 5 } else { 0 });
     }
     env.run(&["status"])
+        .code(5)
         .stdout_has("    - ghost (ID: 3, Priority: medium)")
         .stdout_has("    - win10 (ID: 7, Priority: high)");
 
@@ -304,7 +307,7 @@ fn read_only_database_still_serves_read_commands() {
     };
     run(&["list-vms"]).code(0).stdout_has("  Name: web");
     run(&["show-vm", &format!("--vm-uuid={}", uuid(1))]).code(0);
-    run(&["status"]).code(0).stdout_has("VMs: 1");
+    run(&["status"]).code(5).stdout_has("VMs: 1");
     run(&["run", writer.to_str().unwrap()])
         .code(1)
         .stderr_has("read-only for this user");

@@ -94,7 +94,7 @@ fn issue_10_check_reports_vms_carrying_the_same_vm_id() {
         Some("-device vgpu-cuda,vm_id=5"),
     ));
     let out = env.run(&["check"]);
-    out.code(1)
+    out.code(5)
         .stdout_has(&format!(
             "clash:    vm_id 5 is carried by 2 VMs: reg ({}), five ({})",
             uuid(1),
@@ -106,7 +106,7 @@ fn issue_10_check_reports_vms_carrying_the_same_vm_id() {
             uuid(5)
         ))
         .stdout_has("2 vm_id clashes");
-    let json = env.run(&["--json", "check"]).code(1).json();
+    let json = env.run(&["--json", "check"]).code(5).json();
     let clashes = json["clashes"].as_array().unwrap();
     assert_eq!(clashes.len(), 2);
     assert_eq!(clashes[0]["vm_id"], 5);
@@ -114,7 +114,7 @@ fn issue_10_check_reports_vms_carrying_the_same_vm_id() {
 
     // adopt does not register a VM into a clash.
     env.run(&["adopt", "--vm-uuid", &uuid(5)])
-        .code(1)
+        .code(5)
         .stdout_has(&format!(
             "skipped: copy ({}): vm-id 6 is carried by the vGPU device of VM hand six ({})",
             uuid(5),

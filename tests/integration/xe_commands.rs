@@ -512,7 +512,7 @@ fn status_shows_power_and_sync_state_and_works_without_xe() {
     let (u, v) = (uuid(1), uuid(2));
     env.seed(&[(1, &u, Some("web"), "A", 2), (2, &v, Some("db"), "B", 0)]);
     env.run(&["status"])
-        .code(0)
+        .code(5)
         .stdout_has("    - web (ID: 1, Priority: high)\n")
         .stdout_has("Host: not available (the xe command was not found");
     env.host_vm(vm(
