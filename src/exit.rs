@@ -108,6 +108,16 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// Prints the failure on stderr: `error: <message>`, then its detail lines.
+    pub fn report(&self) {
+        if !self.message.is_empty() {
+            crate::output::stderr_line(&format!("error: {}", self.message));
+        }
+        if let Some(detail) = &self.detail {
+            crate::output::stderr_line(detail);
+        }
+    }
+
     /// A failure with `status` and `message`.
     pub fn new(status: Status, message: impl Into<String>) -> Self {
         Failure {

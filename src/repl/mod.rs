@@ -10,11 +10,9 @@ pub mod complete;
 mod helper;
 pub mod words;
 
-use crate::cli;
 use crate::engine::{Host, HostConfig};
 use crate::exit::{Failure, Status};
 use crate::output;
-use crate::scripts::Command as ScriptCommand;
 use complete::{CommandInfo, Completions};
 use rhai::{Scope, AST};
 use std::ffi::OsString;
@@ -25,12 +23,19 @@ use std::rc::Rc;
 /// The most lines the history file keeps.
 pub const HISTORY_SIZE: usize = 1000;
 
+/// Runs one command line (program name first), as the command line would.
+pub type Execute = Box<dyn Fn(Vec<OsString>) -> Result<(), Failure>>;
+
 /// How the shell was started.
 pub struct ShellOptions {
     /// Go on after a failing line (piped input).
     pub keep_going: bool,
     /// The global options the shell was started with, put in front of every command line.
     pub prefix: Vec<OsString>,
+    /// The commands a line can name (script commands and built-ins), for completion and `help`.
+    pub commands: Vec<CommandInfo>,
+    /// Runs a command line: the same path as the command line's.
+    pub execute: Execute,
 }
 
 /// True when `input` is a classic command line rather than Rhai code: its first word names a
@@ -61,23 +66,6 @@ pub fn history_path() -> Option<PathBuf> {
     Some(base.join("vgpu-admin").join("history"))
 }
 
-/// The commands completion and `help` know.
-fn command_infos(commands: &[ScriptCommand]) -> Vec<CommandInfo> {
-    let mut infos: Vec<CommandInfo> = commands.iter().map(CommandInfo::from).collect();
-    // The built-ins (but the shell itself), as the command line has them.
-    infos.extend(
-        cli::builtin_commands()
-            .iter()
-            .filter(|b| b.get_name() != "shell")
-            .map(|b| CommandInfo {
-                name: b.get_name().to_string(),
-                options: Vec::new(),
-                about: b.get_about().map(|a| a.to_string()).unwrap_or_default(),
-            }),
-    );
-    infos
-}
-
 /// One session: the host with its persistent scope and functions, and completion data.
 struct Session {
     host: Rc<Host>,
@@ -86,6 +74,7 @@ struct Session {
     functions: AST,
     prefix: Vec<OsString>,
     inputs: usize,
+    execute: Execute,
 }
 
 /// What handling a line led to.
@@ -96,7 +85,7 @@ enum Outcome {
 }
 
 impl Session {
-    fn new(config: HostConfig, commands: &[ScriptCommand], prefix: Vec<OsString>) -> Session {
+    fn new(config: HostConfig, options: ShellOptions) -> Session {
         let host = Rc::new(Host::new(config));
         let api = host
             .api()
@@ -119,15 +108,16 @@ impl Session {
                 })
                 .unwrap_or_default()
         });
-        let completions = Rc::new(Completions::new(command_infos(commands), api, loader));
+        let completions = Rc::new(Completions::new(options.commands, api, loader));
         let scope = host.new_scope();
         let session = Session {
             host,
             completions,
             scope,
             functions: AST::empty(),
-            prefix,
+            prefix: options.prefix,
             inputs: 0,
+            execute: options.execute,
         };
         session.refresh_vms();
         session
@@ -204,7 +194,7 @@ impl Session {
         let mut argv: Vec<OsString> = vec!["vgpu-admin".into()];
         argv.extend(self.prefix.iter().cloned());
         argv.extend(words.iter().map(OsString::from));
-        let result = cli::try_run(argv);
+        let result = (self.execute)(argv);
         self.refresh_vms();
         match result {
             Ok(()) => Outcome::Done,
@@ -215,19 +205,20 @@ impl Session {
 
 /// Prints a failure the way the command line does, and passes its status on.
 fn report(failure: &Failure) -> Outcome {
-    cli::report(failure);
+    failure.report();
     Outcome::Failed(failure.status)
 }
 
 /// Runs the shell; returns the exit status (piped input: the first failure's).
-pub fn run(config: HostConfig, commands: &[ScriptCommand], options: ShellOptions) -> Status {
+pub fn run(config: HostConfig, options: ShellOptions) -> Status {
     // A signal ends the command in hand (or cancels its prompt), not the session.
     let _critical = crate::interrupt::Critical::enter();
-    let mut session = Session::new(config, commands, options.prefix);
+    let keep_going = options.keep_going;
+    let mut session = Session::new(config, options);
     if std::io::stdin().is_terminal() {
         interactive(&mut session)
     } else {
-        piped(&mut session, options.keep_going)
+        piped(&mut session, keep_going)
     }
 }
 
@@ -286,9 +277,7 @@ fn interactive(session: &mut Session) -> Status {
     let mut editor = match editor {
         Ok(e) => e,
         Err(e) => {
-            cli::report(&Failure::failed(format!(
-                "cannot start the line editor: {e}"
-            )));
+            Failure::failed(format!("cannot start the line editor: {e}")).report();
             return Status::Failed;
         }
     };
@@ -309,7 +298,7 @@ fn interactive(session: &mut Session) -> Status {
             Err(ReadlineError::Interrupted) => continue, // Ctrl-C drops the line
             Err(ReadlineError::Eof) => break,
             Err(e) => {
-                cli::report(&Failure::failed(format!("cannot read input: {e}")));
+                Failure::failed(format!("cannot read input: {e}")).report();
                 break;
             }
         };

@@ -5,12 +5,18 @@
 //! //! More lines after the first become the long help.
 //! //! @option --pool <pool>               Only VMs in this pool
 //! //! @option --vm-uuid <uuid> required   The VM to show
+//! //! @option --limit <int 1..300> default=10  Seconds
 //! //! @flag   --no-restart                Apply at the next boot, stop nothing
+//! //! @one-of --vm-uuid --vm-name         Exactly one of these is given
+//! //! @any-of --pool --priority           At least one of these is given
 //! //! @changes                            It changes things: a missing database is created
 //! ```
 //!
-//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `text`, `path`, or a list of choices like
-//! `<warn|enforce>`. The host validates each value by its kind before the script runs.
+//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `text`, `path`, `int LO..HI`, or a
+//! list of choices like `<warn|enforce>`; `default=VALUE` (checked like a given value) is shown
+//! in `--help` and handed to the script when the option is not given. The host checks every
+//! value by its kind, and the groups, before the script runs; completion offers the values of a
+//! closed kind.
 
 use crate::model::{ModelError, Pool, Priority, VmId, VmName, VmUuid};
 
@@ -32,6 +38,13 @@ pub enum ValueKind {
     /// An absolute file path (no control characters): what the host runs or reads is never
     /// looked up relative to where the admin happens to be.
     Path,
+    /// A whole number from `min` to `max`; the script gets an integer.
+    Int {
+        /// The lowest allowed.
+        min: i64,
+        /// The highest allowed.
+        max: i64,
+    },
     /// One of these words (any case); the script gets the word as listed.
     Choice(Vec<String>),
 }
@@ -57,6 +70,14 @@ impl ValueKind {
             "name" => ValueKind::Name,
             "text" => ValueKind::Text,
             "path" => ValueKind::Path,
+            range if range.starts_with("int ") => {
+                let (lo, hi) = range["int ".len()..].trim().split_once("..")?;
+                let (min, max) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+                if min > max {
+                    return None;
+                }
+                ValueKind::Int { min, max }
+            }
             list if list.contains('|') => ValueKind::Choice(
                 list.split('|')
                     .map(str::to_string)
@@ -77,6 +98,7 @@ impl ValueKind {
             ValueKind::Name => "name".into(),
             ValueKind::Text => "text".into(),
             ValueKind::Path => "path".into(),
+            ValueKind::Int { min, max } => format!("{min}..{max}"),
             ValueKind::Choice(words) => words.join("|"),
         }
     }
@@ -113,6 +135,17 @@ impl ValueKind {
                     Ok(OptionValue::Text(input.to_string()))
                 }
             }
+            ValueKind::Int { min, max } => input
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (*min..=*max).contains(n) && input.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
+                .map(OptionValue::Int)
+                .ok_or_else(|| {
+                    format!(
+                        "invalid value '{}' for --{option}: expected a whole number from {min} to {max}",
+                        crate::model::shown(input)
+                    )
+                }),
             ValueKind::Path => {
                 if input.chars().any(char::is_control)
                     || !input.starts_with('/')
@@ -141,6 +174,24 @@ impl ValueKind {
     }
 }
 
+/// How the options of a group go together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupRule {
+    /// `@one-of`: exactly one of them.
+    OneOf,
+    /// `@any-of`: at least one of them.
+    AnyOf,
+}
+
+/// A group of options the command needs together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// The rule.
+    pub rule: GroupRule,
+    /// The option names, without dashes.
+    pub options: Vec<String>,
+}
+
 /// One declared option.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionSpec {
@@ -150,6 +201,8 @@ pub struct OptionSpec {
     pub kind: Option<ValueKind>,
     /// Whether the command refuses to run without it.
     pub required: bool,
+    /// The value used when it is not given (checked like a given one).
+    pub default: Option<String>,
     /// One line of help.
     pub help: String,
 }
@@ -170,6 +223,8 @@ pub struct CommandSpec {
     pub long_about: Vec<String>,
     /// The options, in declaration order.
     pub options: Vec<OptionSpec>,
+    /// The groups of options (`@one-of`, `@any-of`).
+    pub groups: Vec<Group>,
     /// `@changes`: the command changes things, so a missing database is created for it (a
     /// command without it only reads, and a missing database is an error).
     pub changes: bool,
@@ -208,16 +263,36 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
         } else {
             None
         };
+        let group = [("@one-of", GroupRule::OneOf), ("@any-of", GroupRule::AnyOf)]
+            .into_iter()
+            .find_map(|(tag, rule)| text.strip_prefix(tag).map(|rest| (rule, rest)));
         if let Some(option) = option {
             if spec.options.iter().any(|o| o.name == option.name) {
                 return Err(err(format!("option --{} is declared twice", option.name)));
             }
             spec.options.push(option);
+        } else if let Some((rule, rest)) = group {
+            let options: Vec<String> = rest
+                .split_whitespace()
+                .map(|w| w.strip_prefix("--").unwrap_or(w).to_string())
+                .collect();
+            if options.len() < 2 {
+                return Err(err("a group names two options or more".into()));
+            }
+            if let Some(unknown) = options
+                .iter()
+                .find(|o| !spec.options.iter().any(|d| d.name == **o))
+            {
+                return Err(err(format!(
+                    "the group names --{unknown}, which is not declared above it"
+                )));
+            }
+            spec.groups.push(Group { rule, options });
         } else if text == "@changes" {
             spec.changes = true;
         } else if text.starts_with('@') {
             return Err(err(format!(
-                "unknown header tag in '{text}': expected @option, @flag or @changes"
+                "unknown header tag in '{text}': expected @option, @flag, @one-of, @any-of or @changes"
             )));
         } else if spec.about.is_empty() {
             spec.about = text.to_string();
@@ -250,22 +325,37 @@ fn parse_option(rest: &str, takes_value: bool) -> Result<OptionSpec, String> {
         ));
     }
     let kind = if takes_value {
-        let word = words
-            .next()
-            .and_then(|w| w.strip_prefix('<'))
-            .and_then(|w| w.strip_suffix('>'))
+        let rest: String = words.clone().collect::<Vec<_>>().join(" ");
+        let inner = rest
+            .strip_prefix('<')
+            .and_then(|r| r.split_once('>'))
+            .map(|(inner, _)| inner.to_string())
             .ok_or_else(|| format!("expected a value kind like <uuid> after --{name}"))?;
-        Some(ValueKind::parse(word).ok_or_else(|| {
+        // The kind may hold spaces (`<int 1..100>`): skip its words.
+        for _ in 0..inner.split_whitespace().count().max(1) {
+            words.next();
+        }
+        Some(ValueKind::parse(&inner).ok_or_else(|| {
             format!(
-                "unknown value kind <{word}> for --{name}: expected pool, priority, uuid, \
-                 vm-id, name, text, path or a list like <a|b>"
+                "unknown value kind <{inner}> for --{name}: expected pool, priority, uuid, \
+                 vm-id, name, text, path, int LO..HI or a list like <a|b>"
             )
         })?)
     } else {
         None
     };
-    let required = takes_value && words.peek() == Some(&"required");
-    if required {
+    let mut required = false;
+    let mut default = None;
+    while let Some(word) = words.peek().copied() {
+        if word == "required" && takes_value {
+            required = true;
+        } else if let (Some(value), Some(kind)) = (word.strip_prefix("default="), &kind) {
+            kind.validate(&name, value)
+                .map_err(|e| format!("default of --{name}: {e}"))?;
+            default = Some(value.to_string());
+        } else {
+            break;
+        }
         words.next();
     }
     let help = words.collect::<Vec<_>>().join(" ");
@@ -273,6 +363,7 @@ fn parse_option(rest: &str, takes_value: bool) -> Result<OptionSpec, String> {
         name,
         kind,
         required,
+        default,
         help,
     })
 }
@@ -312,6 +403,32 @@ mod tests {
         assert!(parse("//! @option --db <text>\n").is_err());
         assert!(parse("//! @option --Pool <pool>\n").is_err());
         assert!(parse("//! @thing\n").is_err());
+        assert!(parse("//! @option --a <text>\n//! @one-of --a --b\n").is_err());
+        assert!(parse("//! @option --n <int 5..1>\n").is_err());
+    }
+
+    #[test]
+    fn reads_ranges_defaults_and_groups() {
+        let spec = parse(
+            "//! x\n//! @option --limit <int 1..300> default=10 required  Seconds\n\
+             //! @option --a <uuid>\n//! @option --b <name>\n//! @one-of --a --b\n",
+        )
+        .unwrap();
+        assert_eq!(
+            spec.options[0].kind,
+            Some(ValueKind::Int { min: 1, max: 300 })
+        );
+        assert_eq!(spec.options[0].default.as_deref(), Some("10"));
+        assert!(spec.options[0].required);
+        assert_eq!(spec.options[0].help, "Seconds");
+        assert_eq!(spec.groups[0].rule, GroupRule::OneOf);
+        assert_eq!(
+            ValueKind::Int { min: 1, max: 300 }
+                .validate("limit", "0")
+                .unwrap_err(),
+            "invalid value '0' for --limit: expected a whole number from 1 to 300"
+        );
+        assert!(parse("//! @option --n <int 1..3> default=9\n").is_err());
     }
 
     #[test]

@@ -121,7 +121,7 @@ fn unknown_and_missing_options_are_refused() {
     refused(
         &env,
         &os(&["show-vm"]),
-        "give the VM with --vm-uuid or --vm-name",
+        "the following required arguments were not provided: <--vm-uuid <uuid>|--vm-name <name>>",
     );
     refused(&env, &os(&["show-pool"]), "--pool-id <A|B>");
     refused(

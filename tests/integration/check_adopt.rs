@@ -170,11 +170,11 @@ fn adopt_one_vm_and_dry_run() {
     env.run(&["adopt", &format!("--vm-uuid={}", uuid(7))])
         .code(3)
         .stderr_has("has no vGPU device in its device-model-args");
-    env.run(&["adopt"])
-        .code(2)
-        .stderr_has("give one of --vm-uuid <uuid>, --vm-name <name> or --all");
+    env.run(&["adopt"]).code(2).stderr_has(
+        "required arguments were not provided: <--vm-uuid <uuid>|--vm-name <name>|--all>",
+    );
     env.run(&["adopt", "--all", &format!("--vm-uuid={}", uuid(4))])
         .code(2)
         .one_error_line()
-        .stderr_has("give one of");
+        .stderr_has("cannot be used with");
 }

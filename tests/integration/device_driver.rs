@@ -109,7 +109,9 @@ fn issue_10_bad_driver_values_change_nothing() {
     env.run(&["set-device-driver"])
         .code(2)
         .one_error_line()
-        .stderr_has("give either --driver <vgpu-stub|vgpu-cuda> or --detect");
+        .stderr_has(
+            "required arguments were not provided: <--driver <vgpu-stub|vgpu-cuda>|--detect>",
+        );
     env.run(&["set-device-driver", "--detect", "--qemu=qemu-system-i386"])
         .code(2)
         .one_error_line()

@@ -343,7 +343,7 @@ fn set_hook_policy_validates_and_status_shows_it() {
     env.run(&["set-hook-policy", "--policy=warn", "--time-limit=0"])
         .code(2)
         .one_error_line()
-        .stderr_has("invalid value '0' for hook_time_limit: expected a whole number of seconds from 1 to 300");
+        .stderr_has("invalid value '0' for --time-limit: expected a whole number from 1 to 300");
     assert_eq!(env.db_bytes(), before);
     env.run(&["set-hook-policy", "--policy", "ENFORCE"])
         .code(0)

@@ -180,6 +180,13 @@ fn bad_values(kind: &ValueKind) -> Vec<OsString> {
         ValueKind::Name => vec![text(""), text(&"n".repeat(256))],
         ValueKind::Text => vec![],
         ValueKind::Path => vec![text("relative/qemu"), text(""), text("$(touch MARKER)")],
+        ValueKind::Int { min, max } => vec![
+            text(&(min - 1).to_string()),
+            text(&(max + 1).to_string()),
+            text("1.5"),
+            text("ten"),
+            text(""),
+        ],
         ValueKind::Choice(_) => vec![text("nope"), text(""), text("$(touch MARKER)")],
     };
     common.extend(specific);
@@ -196,6 +203,7 @@ fn good_value(kind: &ValueKind) -> String {
         ValueKind::Name => "web".into(),
         ValueKind::Text => "5".into(),
         ValueKind::Path => "/bin/true".into(),
+        ValueKind::Int { min, .. } => min.to_string(),
         ValueKind::Choice(words) => words[0].clone(),
     }
 }

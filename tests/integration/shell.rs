@@ -182,7 +182,17 @@ fn completion_scripts_and_the_man_page_include_admin_commands() {
     let bash = env.run(&["completions", "bash"]);
     bash.code(0)
         .stdout_has("site-report")
-        .stdout_has("--format");
+        .stdout_has("--format")
+        // The values of closed kinds, not file names.
+        .stdout_has("compgen -W \"A B\"")
+        .stdout_has("compgen -W \"low medium high\"")
+        .stdout_has("compgen -W \"short long\"");
+    // Defaults and groups from the script headers are in the help.
+    env.run(&["register-vm", "--help"])
+        .code(0)
+        .stdout_has("[default: A]")
+        .stdout_has("[default: medium]")
+        .stdout_has("<--vm-uuid <uuid>|--vm-name <name>>");
     env.run(&["completions", "zsh"])
         .code(0)
         .stdout_has("site-report");

@@ -265,11 +265,9 @@ fn refusals(command: &str, rest: &[&str]) {
 
     // Both: refused before any xe call (register-vm stores the name instead).
     if command != "register-vm" {
-        let message = if command == "adopt" {
-            "error: give one of --vm-uuid <uuid>, --vm-name <name> or --all"
-        } else {
-            "error: give the VM with --vm-uuid or --vm-name, not both"
-        };
+        // (The header's `@one-of --vm-uuid --vm-name`: the command line refuses it.)
+        let message =
+            "error: the argument '--vm-uuid <uuid>' cannot be used with '--vm-name <name>'";
         refused(
             &env,
             &args(&[format!("--vm-uuid={}", w()), format!("--vm-name={NAME}")]),

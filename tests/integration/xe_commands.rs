@@ -160,7 +160,7 @@ fn register_refuses_unknown_ambiguous_and_duplicate_vms_before_touching_anything
         .stderr_has(&format!("vm-id 7 is already taken by VM {}", uuid(50)));
     env.run(&["register-vm"])
         .code(2)
-        .stderr_has("give the VM with --vm-uuid or --vm-name");
+        .stderr_has("required arguments were not provided: <--vm-uuid <uuid>|--vm-name <name>>");
     env.run(&["register-vm", "--vm-name=solo"]).code(0);
     env.clear_calls();
     env.run(&["register-vm", "--vm-name=solo"])
@@ -327,7 +327,7 @@ fn set_vm_id_refuses_an_id_held_by_another_vm() {
         .stderr_has(&format!("vm-id 4 is already taken by VM {v}"));
     env.run(&["update-vm", "--vm-uuid", &u])
         .code(2)
-        .stderr_has("nothing to change");
+        .stderr_has("required arguments were not provided: <--pool <A|B>|--priority <low|medium|high>|--vm-id <id>>");
     env.run(&["set-pool", "--vm-uuid", &uuid(77), "--pool=B"])
         .code(3)
         .stderr_has("is not registered");
