@@ -82,10 +82,48 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Deserialises a model value from the text (or, for numbers, the integer) a script gives,
+/// checked by its parser: the same rules as on the command line.
+macro_rules! deserialize_by_parse {
+    ($t:ty, $parse:expr) => {
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Visit;
+                impl serde::de::Visitor<'_> for Visit {
+                    type Value = $t;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(stringify!($t))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$t, E> {
+                        $parse(v).map_err(E::custom)
+                    }
+                    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<$t, E> {
+                        $parse(&v.to_string()).map_err(E::custom)
+                    }
+                    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<$t, E> {
+                        $parse(&v.to_string()).map_err(E::custom)
+                    }
+                    fn visit_char<E: serde::de::Error>(self, v: char) -> Result<$t, E> {
+                        $parse(&v.to_string()).map_err(E::custom)
+                    }
+                }
+                d.deserialize_any(Visit)
+            }
+        }
+    };
+}
+
+deserialize_by_parse!(Pool, Pool::parse);
+deserialize_by_parse!(Priority, Priority::parse);
+deserialize_by_parse!(VmUuid, VmUuid::parse);
+deserialize_by_parse!(VmId, VmId::parse);
+deserialize_by_parse!(VmName, VmName::parse);
+
 /// A vGPU pool: A or B.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Pool {
     /// Pool A (the default).
+    #[default]
     A,
     /// Pool B.
     B,
@@ -111,6 +149,14 @@ impl Pool {
             Pool::B => "B",
         }
     }
+
+    /// The pool written exactly (upper case), as the database and the device have it.
+    pub fn exact(text: &str) -> Option<Pool> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// The pool a device without `pool_id` gets (and a registration without one).
+    pub const DEFAULT: Pool = Pool::A;
 }
 
 impl fmt::Display for Pool {
@@ -120,11 +166,12 @@ impl fmt::Display for Pool {
 }
 
 /// A scheduling priority; stored as 0/1/2, shown and written to the stub device as a word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Priority {
     /// low (0)
     Low,
     /// medium (1), the default
+    #[default]
     Medium,
     /// high (2)
     High,
@@ -158,6 +205,14 @@ impl Priority {
     pub fn level(self) -> i64 {
         self as i64
     }
+
+    /// The priority written exactly as a word, as the device accepts it (no digit, lower case).
+    pub fn exact_word(text: &str) -> Option<Priority> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// The priority a device without `priority` gets.
+    pub const DEFAULT: Priority = Priority::Medium;
 
     /// The word shown to admins and written to the stub device.
     pub fn as_str(self) -> &'static str {

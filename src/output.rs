@@ -87,47 +87,49 @@ pub fn stderr_line(text: &str) {
     let _ = writeln!(io::stderr().lock(), "{text}");
 }
 
-/// Lays out `rows` (the first one is the heading) as left-aligned columns, two spaces apart.
+/// Lays out `rows` (the first one is the heading) as left-aligned columns, two spaces apart,
+/// measured in terminal columns (wide characters count double); on a terminal, long cells wrap
+/// to its width.
 pub fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0; columns];
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
+    use comfy_table::{ContentArrangement, Table};
+    let Some((heading, body)) = rows.split_first() else {
+        return String::new();
+    };
+    let mut table = Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_header(heading.clone());
+    // Wrap to the terminal only when it has a sensible width (a pseudo-terminal may say 0).
+    if table.width().is_some_and(|w| w >= 60) {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    for row in body {
+        table.add_row(row.clone());
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
     }
     let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            line.push_str(cell);
-            if i + 1 < row.len() {
-                let pad = widths[i] - cell.chars().count();
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
+    for line in table.lines() {
         out.push_str(line.trim_end());
         out.push('\n');
     }
     out
 }
 
-/// A spinner with the elapsed time, shown while waiting for a VM to stop or start. It draws
-/// only when stdout is a terminal (and the caller did not ask for JSON); it clears its line when
-/// dropped.
+/// A spinner with the elapsed time, shown while waiting for a VM to stop or start. It draws on
+/// stderr, only when stderr is a terminal (and the caller wants it), so that it never mixes with
+/// output that is read; it clears its line when dropped.
 pub struct Spinner {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Spinner {
-    /// Starts a spinner saying `message`, if `enabled` and stdout is a terminal.
+    /// Starts a spinner saying `message`, if `enabled` and stderr is a terminal.
     pub fn start(message: &str, enabled: bool) -> Spinner {
         use std::io::IsTerminal;
-        if !enabled || !io::stdout().is_terminal() {
+        if !enabled || !io::stderr().is_terminal() {
             return Spinner {
                 stop: None,
                 thread: None,
@@ -145,7 +147,7 @@ impl Spinner {
                     FRAMES[frame % FRAMES.len()],
                     start.elapsed().as_secs_f64()
                 );
-                let mut out = io::stdout().lock();
+                let mut out = io::stderr().lock();
                 let _ = out.write_all(line.as_bytes());
                 let _ = out.flush();
                 drop(out);
@@ -155,7 +157,7 @@ impl Spinner {
                     _ => break,
                 }
             }
-            let mut out = io::stdout().lock();
+            let mut out = io::stderr().lock();
             let _ = out.write_all(b"\r\x1b[2K");
             let _ = out.flush();
         });
@@ -187,5 +189,15 @@ mod tests {
             vec!["abcdef".to_string(), "B".to_string()],
         ];
         assert_eq!(super::table(&rows), "UUID    POOL\nab      A\nabcdef  B\n");
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        let rows = vec![
+            vec!["NAME".to_string(), "POOL".to_string()],
+            vec!["名前".to_string(), "A".to_string()],
+            vec!["web".to_string(), "B".to_string()],
+        ];
+        assert_eq!(super::table(&rows), "NAME  POOL\n名前  A\nweb   B\n");
     }
 }

@@ -479,14 +479,14 @@ fn dry_run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
     if entry.restart {
         note(format!("run: {}", Xe::display_call(&Xe::start_call(uuid))));
     }
-    Ok(entry.row_after.map(|r| VmRecord {
-        vm_id: r.vm_id,
-        vm_uuid: uuid.to_string(),
-        vm_name: r.vm_name,
-        pool_id: r.pool_id,
-        priority_level: r.priority,
-        created_at: String::new(),
-        updated_at: String::new(),
-        restart_pending: entry.pending == Some(true),
+    Ok(entry.row_after.map(|r| {
+        VmRecord::unsaved(
+            uuid.to_string(),
+            r.vm_id,
+            r.vm_name,
+            r.pool_id,
+            r.priority,
+            entry.pending == Some(true),
+        )
     }))
 }

@@ -18,6 +18,16 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         Ok(pools.iter().map(|p| Dynamic::from_map(pool_map(p))).collect())
     });
     host_fn!(api, ctx, "pools",
+    /// The pool ids, in display order: `["A", "B"]`.
+    fn ids(_ctx) -> Rr<Array> {
+        Ok(Pool::ALL.iter().map(|p| Dynamic::from(p.to_string())).collect())
+    });
+    host_fn!(api, ctx, "pools",
+    /// The priorities, highest first: `["high", "medium", "low"]`.
+    fn priorities(_ctx) -> Rr<Array> {
+        Ok(crate::model::Priority::ALL.iter().rev().map(|p| Dynamic::from(p.to_string())).collect())
+    });
+    host_fn!(api, ctx, "pools",
     /// One pool by id (`"A"` or `"B"`, any case), as a map (see `pools::list`).
     /// Any other id is an error (exit status 2).
     fn get(ctx, pool_id: &str) -> Rr<Map> {

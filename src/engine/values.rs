@@ -2,74 +2,33 @@
 //! and `VmList`, a lazy list of VMs that is read from the database only when it is used.
 
 use super::HostError;
-use crate::model::printable;
 use crate::store::{PoolRecord, Store, VmFilter, VmRecord};
 use crate::template::Fields;
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 use std::borrow::Cow;
 use std::rc::Rc;
 
-/// A VM row as a script sees it (text with control characters escaped): `vm_uuid`, `vm_id`,
-/// `vm_name` (or `()`), `pool_id`, `priority`
-/// (word), `priority_level` (0/1/2), `created_at`, `updated_at`, `invalid` (why the row is
-/// invalid, or `()`), `restart_pending` (true while a running VM still has its previous
-/// settings).
+/// A VM row as a script sees it: the record's fields (see [`VmRecord`]) as a map.
 pub fn vm_map(vm: &VmRecord) -> Map {
-    let mut m = Map::new();
-    // Text the earlier tool stored unchecked may hold control characters: shown escaped.
-    m.insert("vm_uuid".into(), printable(&vm.vm_uuid).into_owned().into());
-    m.insert("vm_id".into(), vm.vm_id.into());
-    m.insert(
-        "vm_name".into(),
-        vm.vm_name
-            .as_deref()
-            .map_or(Dynamic::UNIT, |n| Dynamic::from(printable(n).into_owned())),
-    );
-    m.insert("pool_id".into(), vm.pool_id.clone().into());
-    m.insert("priority".into(), vm.priority_word().into());
-    m.insert("priority_level".into(), vm.priority_level.into());
-    m.insert("created_at".into(), vm.created_at.clone().into());
-    m.insert("updated_at".into(), vm.updated_at.clone().into());
-    m.insert(
-        "invalid".into(),
-        vm.problem().map_or(Dynamic::UNIT, Dynamic::from),
-    );
-    m.insert("restart_pending".into(), vm.restart_pending.into());
-    m
+    to_map(vm)
 }
 
-/// A pool row as a script sees it: `pool_id`, `pool_name`, `description` (or `()`), `enabled`,
-/// `vm_count`, `created_at`, `updated_at`.
+/// A pool row as a script sees it: the record's fields (see [`PoolRecord`]) as a map.
 pub fn pool_map(p: &PoolRecord) -> Map {
-    let mut m = Map::new();
-    m.insert("pool_id".into(), p.pool_id.clone().into());
-    m.insert("pool_name".into(), p.pool_name.clone().into());
-    m.insert(
-        "description".into(),
-        p.description.clone().map_or(Dynamic::UNIT, Dynamic::from),
-    );
-    m.insert("enabled".into(), p.enabled.into());
-    m.insert("vm_count".into(), p.vm_count.into());
-    m.insert("created_at".into(), p.created_at.clone().into());
-    m.insert("updated_at".into(), p.updated_at.clone().into());
-    m
+    to_map(p)
+}
+
+/// A record as a map, through its `Serialize` (the one list of its fields).
+fn to_map(record: &impl serde::Serialize) -> Map {
+    rhai::serde::to_dynamic(record)
+        .ok()
+        .and_then(|d| d.try_cast::<Map>())
+        .unwrap_or_default()
 }
 
 impl Fields for VmRecord {
     fn field(&self, name: &str) -> Option<Cow<'_, str>> {
-        Some(match name {
-            "vm_uuid" => Cow::Borrowed(self.vm_uuid.as_str()),
-            "vm_id" => Cow::Owned(self.vm_id.to_string()),
-            "vm_name" => Cow::Borrowed(self.vm_name.as_deref()?),
-            "pool_id" => Cow::Borrowed(self.pool_id.as_str()),
-            "priority" => Cow::Borrowed(self.priority_word()),
-            "priority_level" => Cow::Owned(self.priority_level.to_string()),
-            "created_at" => Cow::Borrowed(self.created_at.as_str()),
-            "updated_at" => Cow::Borrowed(self.updated_at.as_str()),
-            "invalid" => Cow::Owned(self.problem()?),
-            "restart_pending" if self.restart_pending => Cow::Borrowed("yes"),
-            _ => return None,
-        })
+        crate::template::field_of(self, name).map(Cow::Owned)
     }
 }
 

@@ -154,6 +154,12 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         Ok(Dynamic::from_map(m))
     });
     host_fn!(api, ctx, "vgpu",
+    /// True when two VM maps give the device the same configuration — what the model calls a
+    /// VM's configuration (today pool, priority and vm_id), whatever else the maps hold.
+    fn same_config(_ctx, a: Map, b: Map) -> Rr<bool> {
+        Ok(config_of(&a)? == config_of(&b)?)
+    });
+    host_fn!(api, ctx, "vgpu",
     /// Compares device-model-args `value` (string or `()`) with a VM map: `"in sync"` when the
     /// device QEMU will build has the VM's pool, priority and vm_id, else `"differs: ..."`
     /// saying why, including what QEMU would refuse.

@@ -5,93 +5,41 @@ use super::context::Context;
 use super::values::{vm_map, VmList};
 use super::vgpu::held_ids;
 use super::HostError;
-use crate::model::{ModelError, Pool, Priority, VmId, VmName, VmUuid};
+use crate::model::VmName;
 use crate::store::{HeldIds, NewVm, VmChanges, VmFilter};
 use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, INT};
 use std::rc::Rc;
 
-/// Reads an optional field of a script map, validated with `parse`.
-fn field<T>(
+/// A script's map as the Rust type that lists its allowed keys (see `NewVm`, `VmChanges`,
+/// `VmFilter`): values checked by the model, unknown keys refused (exit status 2).
+fn from_map<T: serde::de::DeserializeOwned>(
     map: &Map,
-    keys: &[&str],
-    parse: impl Fn(&str) -> Result<T, ModelError>,
-) -> Result<Option<T>, Box<EvalAltResult>> {
-    let Some(value) = keys.iter().find_map(|k| map.get(*k)) else {
-        return Ok(None);
-    };
-    if value.is_unit() {
-        return Ok(None);
-    }
-    parse(&value.to_string())
-        .map(Some)
-        .map_err(HostError::model)
-}
-
-fn vm_id_field(map: &Map) -> Result<Option<VmId>, Box<EvalAltResult>> {
-    match map.get("vm_id") {
-        None => Ok(None),
-        Some(v) if v.is_unit() => Ok(None),
-        Some(v) => match v.as_int() {
-            Ok(n) => VmId::from_int(n).map(Some).map_err(HostError::model),
-            Err(_) => VmId::parse(&v.to_string())
-                .map(Some)
-                .map_err(HostError::model),
-        },
-    }
-}
-
-fn check_keys(map: &Map, allowed: &[&str], what: &str) -> Result<(), Box<EvalAltResult>> {
-    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(HostError::usage(format!(
-            "unknown {what} key '{k}': expected {}",
-            allowed.join(", ")
-        ))),
-        None => Ok(()),
-    }
+    what: &str,
+) -> Result<T, Box<EvalAltResult>> {
+    rhai::serde::from_dynamic(&Dynamic::from_map(map.clone())).map_err(|e| {
+        let text = HostError::message_of(&e);
+        let text = match text.rfind(" (line ") {
+            Some(i) if text.ends_with(')') => text[..i].to_string(),
+            _ => text,
+        };
+        let text = text.trim_start_matches("Syntax error: ").replace('`', "'");
+        HostError::usage(format!("{what}: {text}"))
+    })
 }
 
 fn filter_of(map: &Map) -> Result<VmFilter, Box<EvalAltResult>> {
-    check_keys(map, &["pool", "pool_id", "priority"], "filter")?;
-    Ok(VmFilter {
-        pool: field(map, &["pool", "pool_id"], Pool::parse)?,
-        priority: field(map, &["priority"], Priority::parse)?,
-    })
+    from_map(map, "filter")
 }
 
 pub(super) fn new_vm_of(vm: &Map) -> Result<NewVm, Box<EvalAltResult>> {
-    check_keys(
-        vm,
-        &[
-            "uuid", "vm_uuid", "name", "vm_name", "pool", "pool_id", "priority", "vm_id",
-        ],
-        "VM",
-    )?;
-    let uuid = field(vm, &["uuid", "vm_uuid"], VmUuid::parse)?
-        .ok_or_else(|| HostError::usage("the VM map needs a uuid"))?;
-    Ok(NewVm {
-        uuid,
-        name: field(vm, &["name", "vm_name"], VmName::parse)?,
-        pool: field(vm, &["pool", "pool_id"], Pool::parse)?.unwrap_or(Pool::A),
-        priority: field(vm, &["priority"], Priority::parse)?.unwrap_or(Priority::Medium),
-        vm_id: vm_id_field(vm)?,
-    })
+    from_map(vm, "VM map")
 }
 
 pub(super) fn changes_of(changes: &Map) -> Result<VmChanges, Box<EvalAltResult>> {
-    check_keys(
-        changes,
-        &["name", "vm_name", "pool", "pool_id", "priority", "vm_id"],
-        "change",
-    )?;
-    Ok(VmChanges {
-        name: field(changes, &["name", "vm_name"], VmName::parse)?,
-        pool: field(changes, &["pool", "pool_id"], Pool::parse)?,
-        priority: field(changes, &["priority"], Priority::parse)?,
-        vm_id: vm_id_field(changes)?,
-    })
+    from_map(changes, "changes")
 }
 
-/// One line describing a row, for dry-run output.
+/// One line describing a row, for dry-run output: its stored columns.
 fn describe(row: &crate::store::VmRecord) -> String {
     format!(
         "vm_uuid={}, vm_id={}, vm_name={}, pool_id={}, priority={} ({})",
@@ -100,7 +48,7 @@ fn describe(row: &crate::store::VmRecord) -> String {
         row.vm_name.as_deref().unwrap_or("NULL"),
         row.pool_id,
         row.priority_level,
-        row.priority_word()
+        row.priority
     )
 }
 

@@ -143,40 +143,63 @@ impl StoreError {
     }
 }
 
-/// Which VMs to list or count.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which VMs to list or count. As a script's map: `#{pool, priority}` (`pool_id` too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VmFilter {
     /// Only this pool.
+    #[serde(default, alias = "pool_id")]
     pub pool: Option<Pool>,
+    #[serde(default)]
     /// Only this priority.
     pub priority: Option<Priority>,
 }
 
-/// A VM to register.
-#[derive(Debug, Clone)]
+/// A VM to register. As a script's map: `#{uuid, name, pool, priority, vm_id}` (the column
+/// names `vm_uuid`, `vm_name`, `pool_id` too); anything else is refused.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewVm {
     /// Its uuid.
+    #[serde(alias = "vm_uuid")]
     pub uuid: VmUuid,
     /// Its name-label, if known.
+    #[serde(default, alias = "vm_name")]
     pub name: Option<VmName>,
-    /// Its pool.
+    /// Its pool (A when not given).
+    #[serde(default, alias = "pool_id", deserialize_with = "or_default")]
     pub pool: Pool,
-    /// Its priority.
+    /// Its priority (medium when not given).
+    #[serde(default, deserialize_with = "or_default")]
     pub priority: Priority,
     /// Its vm-id; `None` takes the next free one, atomically.
+    #[serde(default)]
     pub vm_id: Option<VmId>,
 }
 
-/// Changes to a registered VM; `None` keeps the current value.
-#[derive(Debug, Clone, Default)]
+/// A value, or its default when the script gave `()`.
+fn or_default<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Changes to a registered VM; `None` keeps the current value. As a script's map:
+/// `#{name, pool, priority, vm_id}`; anything else is refused.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VmChanges {
     /// New name-label.
+    #[serde(default, alias = "vm_name")]
     pub name: Option<VmName>,
     /// New pool.
+    #[serde(default, alias = "pool_id")]
     pub pool: Option<Pool>,
     /// New priority.
+    #[serde(default)]
     pub priority: Option<Priority>,
     /// New vm-id.
+    #[serde(default)]
     pub vm_id: Option<VmId>,
 }
 
@@ -194,11 +217,9 @@ pub struct Store {
     newer: Option<i64>,
 }
 
-/// The columns [`VmRecord::from_row`] reads, in its order; `{pending}` is filled in by
-/// [`Store::vm_columns`].
-const VM_COLUMNS: &str = "CAST(vm_id AS INTEGER), CAST(vm_uuid AS TEXT), CAST(vm_name AS TEXT), \
-     CAST(pool_id AS TEXT), CAST(priority AS INTEGER), \
-     COALESCE(CAST(created_at AS TEXT), ''), COALESCE(CAST(updated_at AS TEXT), ''), {pending}";
+/// What a VM row is read as: every column of `vms` (by name: [`VmRecord::from_row`]), and
+/// the pending-restart mark; `{pending}` is filled in by [`Store::vm_columns`].
+const VM_COLUMNS: &str = "vms.*, {pending} AS restart_pending";
 
 /// The pending-restart flag of a row (migration 4).
 const PENDING_COLUMN: &str =
@@ -352,11 +373,6 @@ impl Store {
         &self.path
     }
 
-    /// True when this user can only read the database.
-    pub fn is_read_only(&self) -> bool {
-        self.read_only
-    }
-
     /// What opening the database migrated.
     pub fn migration(&self) -> &MigrationReport {
         &self.migration
@@ -415,10 +431,7 @@ impl Store {
     /// Both pools with their VM counts, A first.
     pub fn pools(&self) -> Result<Vec<PoolRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT CAST(p.pool_id AS TEXT), COALESCE(CAST(p.pool_name AS TEXT), ''), \
-                    CAST(p.description AS TEXT), COALESCE(CAST(p.enabled AS INTEGER), 1), \
-                    (SELECT COUNT(*) FROM vms v WHERE v.pool_id = p.pool_id), \
-                    COALESCE(CAST(p.created_at AS TEXT), ''), COALESCE(CAST(p.updated_at AS TEXT), '') \
+            "SELECT p.*, (SELECT COUNT(*) FROM vms v WHERE v.pool_id = p.pool_id) AS vm_count \
              FROM pools p ORDER BY p.pool_id",
         )?;
         let rows = stmt.query_map([], PoolRecord::from_row)?;
@@ -568,16 +581,14 @@ impl Store {
             }
             None => self.next_vm_id(held)?,
         };
-        Ok(VmRecord {
+        Ok(VmRecord::unsaved(
+            vm.uuid.to_string(),
             vm_id,
-            vm_uuid: vm.uuid.to_string(),
-            vm_name: vm.name.as_ref().map(|n| n.to_string()),
-            pool_id: vm.pool.to_string(),
-            priority_level: vm.priority.level(),
-            created_at: String::new(),
-            updated_at: String::new(),
-            restart_pending: false,
-        })
+            vm.name.as_ref().map(|n| n.to_string()),
+            vm.pool.to_string(),
+            vm.priority.level(),
+            false,
+        ))
     }
 
     /// What [`Store::update`] would leave, checked the same way, without writing anything.
@@ -603,6 +614,7 @@ impl Store {
         if let Some(priority) = changes.priority {
             row.priority_level = priority.level();
         }
+        row.derive();
         Ok(row)
     }
 
@@ -964,7 +976,7 @@ mod tests {
         assert_eq!(store.next_vm_id(&HeldIds::new()).unwrap(), 42);
         let rows = store.vms(VmFilter::default()).unwrap();
         assert_eq!(rows.len(), 2);
-        assert!(rows.iter().any(|r| r.problem().is_some()));
+        assert!(rows.iter().any(|r| r.invalid.is_some()));
     }
 
     #[test]

@@ -110,11 +110,6 @@ impl HostVm {
         self.device_model_args.as_deref()
     }
 
-    /// True when the VM is running.
-    pub fn is_running(&self) -> bool {
-        self.power_state == "running"
-    }
-
     fn from_record(record: &records::Record) -> HostVm {
         let get = |k: &str| record.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         HostVm {

@@ -190,7 +190,7 @@ fn bad_values_through_the_script_api_are_refused_with_exit_2() {
         ),
         (
             r#"vms::register(#{ uuid: "UUID", colour: "red" })"#,
-            "unknown VM key 'colour'",
+            "VM map: unknown field 'colour', expected one of 'uuid', 'vm_uuid', 'name'",
         ),
         (
             r#"vms::register(#{ uuid: "UUID", vm_id: 1 })"#,
