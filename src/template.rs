@@ -166,6 +166,37 @@ mod tests {
         assert_eq!(t.render(&Row(HashMap::from([("name", "ß")]))), "éßü");
         assert!(Template::parse("{oops").is_err());
     }
+
+    #[test]
+    fn picks_fields_of_a_serialisable_struct() {
+        #[derive(serde::Serialize)]
+        struct Vm {
+            name: &'static str,
+            vm_id: i64,
+            pending: bool,
+            invalid: Option<String>,
+            note: Option<&'static str>,
+        }
+        let vm = Vm {
+            name: "web \u{e9}",
+            vm_id: -7,
+            pending: false,
+            invalid: None,
+            note: Some("x"),
+        };
+        assert_eq!(field_of(&vm, "name").as_deref(), Some("web \u{e9}"));
+        assert_eq!(field_of(&vm, "vm_id").as_deref(), Some("-7"));
+        assert_eq!(field_of(&vm, "pending"), None);
+        assert_eq!(field_of(&vm, "invalid"), None);
+        assert_eq!(field_of(&vm, "note").as_deref(), Some("x"));
+        assert_eq!(field_of(&vm, "missing"), None);
+        let set = Vm {
+            pending: true,
+            ..vm
+        };
+        assert_eq!(field_of(&set, "pending").as_deref(), Some("true"));
+        assert_eq!(field_of(&5, "name"), None);
+    }
 }
 
 /// The field `name` of any serialisable struct, as a template shows it: text as it is, numbers
@@ -174,22 +205,28 @@ mod tests {
 pub fn field_of<T: serde::Serialize + ?Sized>(value: &T, name: &str) -> Option<String> {
     let mut picker = picker::Picker { name, found: None };
     value.serialize(&mut picker).ok()?;
-    picker.found.flatten()
+    match picker.found? {
+        serde_json::Value::String(text) => Some(text),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(set) => set.then(|| "true".to_string()),
+        _ => None,
+    }
 }
 
 mod picker {
-    //! A serde serializer that looks for one field of a struct and renders it as text.
+    //! A serde serializer that walks a struct's fields and keeps the one asked for (as a JSON
+    //! value: only that field is converted, so picking a field of a big record stays cheap).
 
     use serde::ser::{self, Impossible, Serialize};
     use std::fmt;
 
-    /// Nothing to report: the picker never fails, it only finds or does not find.
+    /// Not a struct: the picker only looks into structs.
     #[derive(Debug)]
     pub struct Skip;
 
     impl fmt::Display for Skip {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("not a plain value")
+            f.write_str("not a struct")
         }
     }
 
@@ -201,131 +238,10 @@ mod picker {
         }
     }
 
+    /// Looks for the field `name`; `found` holds its value once seen.
     pub struct Picker<'a> {
         pub name: &'a str,
-        pub found: Option<Option<String>>,
-    }
-
-    /// Renders one plain value as text (`None`: unset).
-    pub struct Text;
-
-    macro_rules! plain {
-        ($($m:ident($t:ty)),*) => {$(
-            fn $m(self, v: $t) -> Result<Self::Ok, Skip> {
-                Ok(Some(v.to_string()))
-            }
-        )*};
-    }
-
-    impl ser::Serializer for Text {
-        type Ok = Option<String>;
-        type Error = Skip;
-        type SerializeSeq = Impossible<Self::Ok, Skip>;
-        type SerializeTuple = Impossible<Self::Ok, Skip>;
-        type SerializeTupleStruct = Impossible<Self::Ok, Skip>;
-        type SerializeTupleVariant = Impossible<Self::Ok, Skip>;
-        type SerializeMap = Impossible<Self::Ok, Skip>;
-        type SerializeStruct = Impossible<Self::Ok, Skip>;
-        type SerializeStructVariant = Impossible<Self::Ok, Skip>;
-
-        plain!(
-            serialize_i8(i8),
-            serialize_i16(i16),
-            serialize_i32(i32),
-            serialize_i64(i64),
-            serialize_u8(u8),
-            serialize_u16(u16),
-            serialize_u32(u32),
-            serialize_u64(u64),
-            serialize_f32(f32),
-            serialize_f64(f64),
-            serialize_char(char),
-            serialize_str(&str)
-        );
-
-        fn serialize_bool(self, v: bool) -> Result<Self::Ok, Skip> {
-            Ok(v.then(|| "true".to_string()))
-        }
-        fn serialize_bytes(self, _: &[u8]) -> Result<Self::Ok, Skip> {
-            Err(Skip)
-        }
-        fn serialize_none(self) -> Result<Self::Ok, Skip> {
-            Ok(None)
-        }
-        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<Self::Ok, Skip> {
-            v.serialize(Text)
-        }
-        fn serialize_unit(self) -> Result<Self::Ok, Skip> {
-            Ok(None)
-        }
-        fn serialize_unit_struct(self, _: &'static str) -> Result<Self::Ok, Skip> {
-            Ok(None)
-        }
-        fn serialize_unit_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            variant: &'static str,
-        ) -> Result<Self::Ok, Skip> {
-            Ok(Some(variant.to_string()))
-        }
-        fn serialize_newtype_struct<T: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            v: &T,
-        ) -> Result<Self::Ok, Skip> {
-            v.serialize(Text)
-        }
-        fn serialize_newtype_variant<T: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: &T,
-        ) -> Result<Self::Ok, Skip> {
-            Err(Skip)
-        }
-        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Skip> {
-            Err(Skip)
-        }
-        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Skip> {
-            Err(Skip)
-        }
-        fn serialize_tuple_struct(
-            self,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleStruct, Skip> {
-            Err(Skip)
-        }
-        fn serialize_tuple_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleVariant, Skip> {
-            Err(Skip)
-        }
-        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Skip> {
-            Err(Skip)
-        }
-        fn serialize_struct(
-            self,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeStruct, Skip> {
-            Err(Skip)
-        }
-        fn serialize_struct_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeStructVariant, Skip> {
-            Err(Skip)
-        }
+        pub found: Option<serde_json::Value>,
     }
 
     impl ser::SerializeStruct for &mut Picker<'_> {
@@ -338,7 +254,7 @@ mod picker {
             value: &T,
         ) -> Result<(), Skip> {
             if self.found.is_none() && key == self.name {
-                self.found = Some(value.serialize(Text).unwrap_or(None));
+                self.found = serde_json::to_value(value).ok();
             }
             Ok(())
         }
@@ -346,6 +262,15 @@ mod picker {
         fn end(self) -> Result<(), Skip> {
             Ok(())
         }
+    }
+
+    /// Methods for what is not a struct: each refuses.
+    macro_rules! refuse {
+        ($($m:ident($($t:ty),*)),* $(,)?) => {$(
+            fn $m(self, $(_: $t),*) -> Result<(), Skip> {
+                Err(Skip)
+            }
+        )*};
     }
 
     impl ser::Serializer for &mut Picker<'_> {
@@ -363,66 +288,28 @@ mod picker {
             Ok(self)
         }
 
-        fn serialize_bool(self, _: bool) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_i8(self, _: i8) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_i16(self, _: i16) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_i32(self, _: i32) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_i64(self, _: i64) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_u8(self, _: u8) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_u16(self, _: u16) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_u32(self, _: u32) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_u64(self, _: u64) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_f32(self, _: f32) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_f64(self, _: f64) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_char(self, _: char) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_str(self, _: &str) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_bytes(self, _: &[u8]) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_none(self) -> Result<(), Skip> {
-            Err(Skip)
-        }
+        refuse!(
+            serialize_bool(bool),
+            serialize_i8(i8),
+            serialize_i16(i16),
+            serialize_i32(i32),
+            serialize_i64(i64),
+            serialize_u8(u8),
+            serialize_u16(u16),
+            serialize_u32(u32),
+            serialize_u64(u64),
+            serialize_f32(f32),
+            serialize_f64(f64),
+            serialize_char(char),
+            serialize_str(&str),
+            serialize_bytes(&[u8]),
+            serialize_none(),
+            serialize_unit(),
+            serialize_unit_struct(&'static str),
+            serialize_unit_variant(&'static str, u32, &'static str),
+        );
+
         fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_unit(self) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_unit_struct(self, _: &'static str) -> Result<(), Skip> {
-            Err(Skip)
-        }
-        fn serialize_unit_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-        ) -> Result<(), Skip> {
             Err(Skip)
         }
         fn serialize_newtype_struct<T: Serialize + ?Sized>(

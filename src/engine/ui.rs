@@ -170,7 +170,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     });
     host_fn!(api, ctx, "",
     /// Sets the exit status the command ends with once the script has finished normally
-    /// (e.g. 1 when `check` found drift). Nothing is printed.
+    /// (e.g. 5 when `check` found drift). Nothing is printed.
     fn set_exit_status(ctx, status: INT) -> Rr<()> {
         ctx.set_exit_status(Status::from_code(status));
         Ok(())

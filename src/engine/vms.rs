@@ -88,16 +88,13 @@ fn update_with(
     changes: &Map,
     held: &HeldIds,
 ) -> Result<Map, Box<EvalAltResult>> {
-    let uuid = super::uuid_arg(uuid)?;
-    let changes = changes_of(changes)?;
-    let store = ctx.store_for_script()?;
     if ctx.config.dry_run {
-        let row = store
-            .preview_update(uuid.as_str(), &changes, held)
-            .map_err(HostError::store)?;
+        let row = preview_update_row(ctx, uuid, changes, held)?;
         ctx.dry_run_note(&format!("update vms: {}", describe(&row)));
         return Ok(vm_map(&row));
     }
+    let uuid = super::uuid_arg(uuid)?;
+    let changes = changes_of(changes)?;
     let (_, after) = ctx
         .store_for_script_write()?
         .update(uuid.as_str(), &changes, held)
@@ -111,13 +108,21 @@ fn preview_update_with(
     changes: &Map,
     held: &HeldIds,
 ) -> Result<Map, Box<EvalAltResult>> {
+    Ok(vm_map(&preview_update_row(ctx, uuid, changes, held)?))
+}
+
+/// What `update` would store, checked the same way, without writing.
+fn preview_update_row(
+    ctx: &Context,
+    uuid: &str,
+    changes: &Map,
+    held: &HeldIds,
+) -> Result<crate::store::VmRecord, Box<EvalAltResult>> {
     let uuid = super::uuid_arg(uuid)?;
     let changes = changes_of(changes)?;
-    let row = ctx
-        .store_for_script()?
+    ctx.store_for_script()?
         .preview_update(uuid.as_str(), &changes, held)
-        .map_err(HostError::store)?;
-    Ok(vm_map(&row))
+        .map_err(HostError::store)
 }
 
 /// Registers `vms::`.

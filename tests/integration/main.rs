@@ -11,6 +11,7 @@ mod confirmation;
 mod databases;
 mod device_args;
 mod device_driver;
+mod docs;
 mod faults;
 mod forged_names;
 mod hook;
