@@ -130,7 +130,7 @@ def hook_workload(tmp, quick):
     """The vm-pre-start hook's in-sync path, run through the installed wrapper like xenopsd does."""
     fake = os.path.join(ROOT, "target", "release", "fake-xe")
     root = os.path.join(tmp, "root")
-    subprocess.run([BIN, "install", "--root", root], stdout=subprocess.DEVNULL, check=True)
+    subprocess.run([BIN, "install", "--relocated", "--root", root], stdout=subprocess.DEVNULL, check=True)
     db = os.path.join(root, "etc", "vgpu", "vgpu_config.db")
     conn = sqlite3.connect(db)
     conn.executemany(

@@ -11,21 +11,39 @@ use std::path::{Path, PathBuf};
 /// The hook wrapper's file name: xenopsd runs the files of the directory in name order.
 pub const WRAPPER_NAME: &str = "50-vgpu-admin";
 
-/// Where everything goes under a root.
+/// Where everything goes under a root, and which paths the files written there name.
 #[derive(Debug, Clone)]
 pub struct Layout {
-    /// The root (`/` on a host).
+    /// The root files are written under (`/` on a host, a staging directory for a package).
     pub root: PathBuf,
+    /// The root the hook wrapper and the startup script name in their paths: `/` (a package
+    /// staged under `root` is installed at `/`), or `root` itself for a relocated install.
+    named_root: PathBuf,
 }
 
 impl Layout {
-    /// The layout under `root`.
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Layout { root: root.into() }
+    /// The layout under `root`; with `relocated`, the scripts it writes name the paths under
+    /// `root` (an install that runs where it is, as the tests do), else the final ones.
+    pub fn new(root: impl Into<PathBuf>, relocated: bool) -> Self {
+        let root = root.into();
+        let named_root = if relocated {
+            root.clone()
+        } else {
+            PathBuf::from("/")
+        };
+        Layout { root, named_root }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
+    }
+
+    /// The same layout as the installed files name it.
+    fn named(&self) -> Layout {
+        Layout {
+            root: self.named_root.clone(),
+            named_root: self.named_root.clone(),
+        }
     }
 
     /// `/etc/vgpu`.
@@ -56,10 +74,13 @@ impl Layout {
     pub fn startup_script(&self) -> PathBuf {
         self.path("etc/vgpu/vgpu-vm-startup.sh")
     }
-    /// `/usr/lib64/xen/bin/qemu-system-i386`, the host's QEMU.
+    /// `/usr/lib64/xen/bin/qemu-system-i386`, the host's QEMU (an absolute path, also under a
+    /// relative root).
     pub fn qemu(&self) -> PathBuf {
-        self.root
-            .join(crate::qemu::DEFAULT_QEMU.trim_start_matches('/'))
+        let path = self
+            .root
+            .join(crate::qemu::DEFAULT_QEMU.trim_start_matches('/'));
+        std::path::absolute(&path).unwrap_or(path)
     }
 }
 
@@ -187,9 +208,9 @@ fn wrapper_text(layout: &Layout) -> Result<String, Failure> {
          # xenopsd runs it before every VM start with -vmuuid <uuid> -reason <reason>; it checks\n\
          # the VM's vGPU stub device against the database (see 'vgpu-admin set-hook-policy').\n\
          exec {} --db {} --scripts {} hook vm-pre-start \"$@\"\n",
-        sh_quote(&layout.binary())?,
-        sh_quote(&layout.db())?,
-        sh_quote(&layout.scripts())?
+        sh_quote(&layout.named().binary())?,
+        sh_quote(&layout.named().db())?,
+        sh_quote(&layout.named().scripts())?
     ))
 }
 
@@ -203,14 +224,25 @@ fn startup_text(layout: &Layout) -> Result<String, Failure> {
          \x20   exit 1\n\
          fi\n\
          exec {} --db {} --scripts {} hook vm-pre-start -vmuuid \"$1\" -reason manual\n",
-        sh_quote(&layout.binary())?,
-        sh_quote(&layout.db())?,
-        sh_quote(&layout.scripts())?
+        sh_quote(&layout.named().binary())?,
+        sh_quote(&layout.named().db())?,
+        sh_quote(&layout.named().scripts())?
     ))
 }
 
-/// Installs everything under `layout`.
-pub fn install(layout: &Layout) -> Result<(), Failure> {
+/// Which parts `install` puts in place (both on a host; one each in a package's steps).
+#[derive(Debug, Clone, Copy)]
+pub struct Parts {
+    /// The binary and its links, the hook wrapper, the startup script, man pages, completions.
+    pub files: bool,
+    /// The database (created or migrated) and the device driver asked from QEMU.
+    pub database: bool,
+}
+
+/// Installs under `layout` the `parts` asked for: the files (the binary and its links, the hook
+/// wrapper, the startup script and `docs`: man pages and completions, as path under the root
+/// and content) and the database (created or migrated; the host's QEMU asked for its driver).
+pub fn install(layout: &Layout, docs: &[(PathBuf, Vec<u8>)], parts: Parts) -> Result<(), Failure> {
     let etc = layout.etc();
     std::fs::create_dir_all(&etc).map_err(|e| io_err("create", &etc, e))?;
     for sub in ["commands", "hooks", "stdlib"] {
@@ -222,18 +254,22 @@ pub fn install(layout: &Layout) -> Result<(), Failure> {
             output::stdout_line(&format!("created {}", dir.display()));
         }
     }
-    let db = layout.db();
-    let existed = db.exists();
-    let store = Store::open(&db, true)?;
-    let rows = store.count_vms(Default::default())?;
-    output::stdout_line(&format!(
-        "{} {} (schema version {}, {rows} VMs)",
-        if existed { "kept" } else { "created" },
-        db.display(),
-        crate::store::latest_version()
-    ));
-    detect_driver(layout, &store)?;
-    drop(store);
+    if parts.database {
+        let db = layout.db();
+        let existed = db.exists();
+        let store = Store::open(&db, true)?;
+        let rows = store.count_vms(Default::default())?;
+        output::stdout_line(&format!(
+            "{} {} (schema version {}, {rows} VMs)",
+            if existed { "kept" } else { "created" },
+            db.display(),
+            crate::store::latest_version()
+        ));
+        detect_driver(layout, &store)?;
+    }
+    if !parts.files {
+        return Ok(());
+    }
     let exe = std::env::current_exe()
         .map_err(|e| Failure::failed(format!("cannot find this program's file: {e}")))?;
     let binary = std::fs::read(&exe).map_err(|e| io_err("read", &exe, e))?;
@@ -248,17 +284,24 @@ pub fn install(layout: &Layout) -> Result<(), Failure> {
         startup_text(layout)?.as_bytes(),
         0o755,
     )?;
+    for (rel, content) in docs {
+        put_file(&layout.root.join(rel), content, 0o644)?;
+    }
     Ok(())
 }
 
 /// Removes what `install` put in place; the database only with `purge`.
-pub fn uninstall(layout: &Layout, purge: bool) -> Result<(), Failure> {
-    for path in [
+pub fn uninstall(layout: &Layout, docs: &[(PathBuf, Vec<u8>)], purge: bool) -> Result<(), Failure> {
+    let installed = [
         layout.wrapper(),
         layout.startup_script(),
         layout.seed_link(),
         layout.binary(),
-    ] {
+    ];
+    for path in installed
+        .into_iter()
+        .chain(docs.iter().map(|(rel, _)| layout.root.join(rel)))
+    {
         match std::fs::symlink_metadata(&path) {
             Ok(_) => {
                 std::fs::remove_file(&path).map_err(|e| io_err("remove", &path, e))?;

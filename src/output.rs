@@ -29,6 +29,12 @@ impl Stdout {
         check(result);
     }
 
+    /// Writes `bytes` (generated files: roff, completion scripts).
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        let result = self.out.write_all(bytes);
+        check(result);
+    }
+
     /// Flushes what is buffered.
     pub fn flush(&mut self) {
         let result = self.out.flush();

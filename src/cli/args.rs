@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 /// The built-in commands that never need the command scripts: they run even when an admin's
 /// command script is broken (the hook above all).
-pub const WITHOUT_SCRIPTS: &[&str] = &["hook", "run", "api", "install", "uninstall"];
+pub const WITHOUT_SCRIPTS: &[&str] = &["hook", "run", "api", "install", "uninstall", "complete"];
 
 /// True when `name` is a built-in command (or `help`): no script can take it.
 pub fn is_builtin(name: &str) -> bool {
@@ -96,6 +96,7 @@ fn global_arg(option: &crate::options::GlobalOption) -> Arg {
     let mut arg = Arg::new(option.name)
         .long(option.name)
         .global(true)
+        .help_heading("Global options")
         .help(help);
     if let Some(short) = option.short {
         arg = arg.short(short);
@@ -116,6 +117,7 @@ fn global_arg(option: &crate::options::GlobalOption) -> Arg {
 pub fn builtin_commands() -> Vec<Command> {
     vec![
         Command::new("run")
+            .after_help(examples_help(&["vgpu-admin run report.rhai", "vgpu-admin run move-low.rhai A B"]))
             .about("Run an admin's Rhai script with the full host API")
             .arg(
                 Arg::new("file")
@@ -125,23 +127,53 @@ pub fn builtin_commands() -> Vec<Command> {
             )
             .arg(trailing_args("Passed to the script as the string array ARGS")),
         Command::new("hook")
+            .after_help(examples_help(&["vgpu-admin hook vm-pre-start -vmuuid 0b7c1b52-6f2e-4c4a-9d07-1a2b3c4d5e01 -reason manual"]))
             .about("Run a VM hook script, as xenopsd does: hook vm-pre-start -vmuuid U -reason R")
             .arg(Arg::new("name").value_name("HOOK").required(true))
             .arg(trailing_args(
                 "-vmuuid <uuid> -reason <reason> [-vmdomid <id>], in any order",
             )),
         Command::new("install")
+            .after_help(examples_help(&["vgpu-admin install", "vgpu-admin install --root ./stage --files-only"]))
             .about("Install the binary, the database and the vm-pre-start hook (idempotent)")
             .long_about(
                 "Install vgpu-admin: /usr/local/bin/vgpu-admin (and the link /etc/vgpu/vgpu-admin), \
                  the database /etc/vgpu/vgpu_config.db (created or migrated, rows kept), the hook \
                  wrapper /etc/xapi.d/vm-pre-start/50-vgpu-admin and /etc/vgpu/vgpu-vm-startup.sh; \
-                 it asks the host's QEMU which vGPU driver it has. Running it again changes only \
-                 what differs.",
+                 it asks the host's QEMU which vGPU driver it has; the man pages and the bash, \
+                 zsh and fish completions. Running it again changes only what differs. With \
+                 --root DIR the files go under DIR but name their final paths (/usr/..., \
+                 /etc/...), as a package's staging directory needs.",
             )
-            .arg(root_arg()),
+            .arg(root_arg())
+            .arg(
+                Arg::new("files-only")
+                    .long("files-only")
+                    .action(ArgAction::SetTrue)
+                    .help("Write the files only: no database, no QEMU question (a package's %install)"),
+            )
+            .arg(
+                Arg::new("database-only")
+                    .long("database-only")
+                    .action(ArgAction::SetTrue)
+                    .conflicts_with("files-only")
+                    .help("Only create or migrate the database and ask QEMU for its driver (a package's %post)"),
+            )
+            .arg(
+                Arg::new("relocated")
+                    .long("relocated")
+                    .action(ArgAction::SetTrue)
+                    .hide(true)
+                    .help("The hook wrapper and startup script name the paths under --root (tests)"),
+            ),
         Command::new("uninstall")
-            .about("Remove the hook wrapper, the links and the binary; keep the database")
+            .after_help(examples_help(&["vgpu-admin uninstall", "vgpu-admin uninstall --purge"]))
+            .about("Remove what install put in place; keep the database unless --purge")
+            .long_about(
+                "Remove the hook wrapper, the startup script, the links, the binary, the man pages \
+                 and the completions that install put in place; the database is kept unless \
+                 --purge.",
+            )
             .arg(root_arg())
             .arg(
                 Arg::new("purge")
@@ -150,6 +182,7 @@ pub fn builtin_commands() -> Vec<Command> {
                     .help("Remove the database too"),
             ),
         Command::new("shell")
+            .after_help(examples_help(&["vgpu-admin shell", "vgpu-admin shell --keep-going < commands.txt"]))
             .about("Start the interactive admin shell (also: vgpu-admin alone, on a terminal)")
             .long_about(
                 "Start the interactive admin shell. Each line is a command as on the command line \
@@ -164,15 +197,50 @@ pub fn builtin_commands() -> Vec<Command> {
                     .help("With piped input, go on after a failing line (exit with the first failure's status)"),
             ),
         Command::new("completions")
+            .after_help(examples_help(&["vgpu-admin completions bash > /etc/bash_completion.d/vgpu-admin"]))
             .about("Print a completion script for bash, zsh or fish (admin commands included)")
             .arg(
                 Arg::new("shell")
                     .required(true)
                     .value_parser(["bash", "zsh", "fish"]),
             ),
-        Command::new("man").about("Print the man page (roff), admin commands included"),
-        Command::new("api").about("Print the reference of the Rhai host API"),
-        Command::new("commands").about("List every command and the script each comes from"),
+        Command::new("man")
+            .after_help(examples_help(&["vgpu-admin man set-pool | man -l -", "vgpu-admin man --dir /usr/share/man/man1"]))
+            .about("Print a man page (roff), or write them all with --dir")
+            .long_about(
+                "Print the man page of vgpu-admin (which lists the commands), or of one command \
+                 (vgpu-admin man set-pool: the page vgpu-admin-set-pool(1)); --dir DIR writes \
+                 every page there as vgpu-admin.1 and vgpu-admin-<command>.1.",
+            )
+            .arg(Arg::new("command").value_name("COMMAND").help("The command whose page to print"))
+            .arg(
+                Arg::new("dir")
+                    .long("dir")
+                    .value_name("DIR")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .conflicts_with("command")
+                    .help("Write every page into DIR"),
+            ),
+        Command::new("complete")
+            .about("VM uuids or names for shell completion, one per line")
+            .hide(true)
+            .arg(
+                Arg::new("option")
+                    .required(true)
+                    .value_parser(["vm-uuid", "vm-name"]),
+            )
+            .arg(Arg::new("prefix").default_value("").allow_hyphen_values(true))
+            .arg(
+                Arg::new("command")
+                    .long("command")
+                    .value_name("COMMAND")
+                    .default_value("")
+                    .help("The command being completed: register-vm and adopt offer unregistered VMs"),
+            ),
+        Command::new("api")
+            .after_help(examples_help(&["vgpu-admin api | less"])).about("Print the reference of the Rhai host API"),
+        Command::new("commands")
+            .after_help(examples_help(&["vgpu-admin commands", "vgpu-admin --json commands"])).about("List every command and the script each comes from"),
     ]
 }
 
@@ -215,7 +283,7 @@ fn root_arg() -> Arg {
         .value_name("DIR")
         .default_value("/")
         .value_parser(clap::value_parser!(PathBuf))
-        .help("Install under DIR instead of / (for tests and packaging)")
+        .help("Work under DIR instead of / (a package's staging directory)")
 }
 
 /// Checks a script option's value with the model, as clap parses it, and offers the values of
@@ -258,9 +326,11 @@ impl TypedValueParser for KindParser {
 
 fn script_subcommand(command: &ScriptCommand) -> Command {
     let spec = &command.spec;
+    let mut after = examples_help(&spec.examples);
+    after.push_str(&format!("Script: {}", command.script.source_name()));
     let mut sub = Command::new(command.name.clone())
         .about(spec.about.clone())
-        .after_help(format!("Script: {}", command.script.source_name()));
+        .after_help(after);
     if !spec.long_about.is_empty() {
         sub = sub.long_about(format!("{}\n\n{}", spec.about, spec.long_about.join("\n")));
     }
@@ -299,6 +369,19 @@ fn script_subcommand(command: &ScriptCommand) -> Command {
         );
     }
     sub
+}
+
+/// The "Examples:" paragraph of a command's help (empty when it has none).
+fn examples_help(examples: &[impl AsRef<str>]) -> String {
+    if examples.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("Examples:\n");
+    for example in examples {
+        text.push_str(&format!("  {}\n", example.as_ref()));
+    }
+    text.push('\n');
+    text
 }
 
 /// Turns a clap error into one line, naming the command's help.

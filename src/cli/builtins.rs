@@ -1,6 +1,7 @@
 //! The built-in commands the host runs itself: `run`, `commands`, `api`, `completions`, `man`.
 
-use super::args::{builtin_commands, command_tree};
+use super::args::builtin_commands;
+use super::generated;
 use crate::engine::{Host, HostConfig};
 use crate::exit::Failure;
 use crate::output;
@@ -55,15 +56,20 @@ pub fn print_commands(commands: &[ScriptCommand], json: bool) -> Result<(), Fail
                 })
             })
             .collect();
-        list.extend(builtin_commands().iter().map(|b| {
-            serde_json::json!({
-                "name": b.get_name(),
-                "about": b.get_about().map(|a| a.to_string()).unwrap_or_default(),
-                "source": "built-in",
-                "bundled": true,
-                "overrides_bundled": false,
-            })
-        }));
+        list.extend(
+            builtin_commands()
+                .iter()
+                .filter(|b| !b.is_hide_set())
+                .map(|b| {
+                    serde_json::json!({
+                        "name": b.get_name(),
+                        "about": b.get_about().map(|a| a.to_string()).unwrap_or_default(),
+                        "source": "built-in",
+                        "bundled": true,
+                        "overrides_bundled": false,
+                    })
+                }),
+        );
         let text =
             serde_json::to_string_pretty(&list).map_err(|e| Failure::failed(e.to_string()))?;
         output::stdout_line(&text);
@@ -82,7 +88,7 @@ pub fn print_commands(commands: &[ScriptCommand], json: bool) -> Result<(), Fail
         };
         rows.push(vec![c.name.clone(), source, c.spec.about.clone()]);
     }
-    for builtin in builtin_commands() {
+    for builtin in builtin_commands().into_iter().filter(|b| !b.is_hide_set()) {
         let about = builtin
             .get_about()
             .map(|a| a.to_string())
@@ -164,38 +170,125 @@ pub fn print_api(host: &Host) -> Result<(), Failure> {
 
 /// `completions SHELL`: the completion script, admin commands included.
 pub fn completions(commands: &[ScriptCommand], sub: &ArgMatches) -> Result<(), Failure> {
-    let shell = match sub.get_one::<String>("shell").map(String::as_str) {
-        Some("zsh") => clap_complete::Shell::Zsh,
-        Some("fish") => clap_complete::Shell::Fish,
-        _ => clap_complete::Shell::Bash,
+    let shell = sub
+        .get_one::<String>("shell")
+        .map_or("bash", String::as_str);
+    let mut out = output::Stdout::new();
+    out.write_bytes(&generated::completion_script(commands, shell));
+    out.flush();
+    Ok(())
+}
+
+/// `complete OPTION PREFIX --command C`: VM uuids or names starting with PREFIX, one per line,
+/// for the shells' completion. The registered VMs, from the database; for `register-vm` and
+/// `adopt`, or when nothing is registered, the host's VMs that are not registered (one xe call).
+/// Names holding control characters cannot be typed and are not offered. Never fails.
+pub fn complete(config: HostConfig, sub: &ArgMatches) -> Result<(), Failure> {
+    let want_names = sub
+        .get_one::<String>("option")
+        .is_some_and(|o| o == "vm-name");
+    let prefix = sub.get_one::<String>("prefix").cloned().unwrap_or_default();
+    let command = sub
+        .get_one::<String>("command")
+        .cloned()
+        .unwrap_or_default();
+    let has_db = config.db_path.exists();
+    let host = Host::new(config);
+    let registered: Vec<(String, Option<String>)> = if has_db {
+        host.context()
+            .store()
+            .ok()
+            .and_then(|s| s.vms(Default::default()).ok())
+            .map(|vms| vms.into_iter().map(|v| (v.vm_uuid, v.vm_name)).collect())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
     };
-    let mut tree = command_tree(commands);
+    let unregistered_wanted = matches!(command.as_str(), "register-vm" | "adopt");
+    let vms: Vec<(String, Option<String>)> = if unregistered_wanted || registered.is_empty() {
+        host.context()
+            .xe()
+            .vms()
+            .map(|listing| listing.vms)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| !registered.iter().any(|(u, _)| *u == v.uuid))
+            .map(|v| (v.uuid, Some(v.name)))
+            .collect()
+    } else {
+        registered
+    };
+    let mut words: Vec<String> = vms
+        .into_iter()
+        .filter_map(|(uuid, name)| if want_names { name } else { Some(uuid) })
+        .filter(|w| !w.is_empty() && !w.chars().any(char::is_control))
+        .filter(|w| w.starts_with(&prefix))
+        .collect();
+    words.sort();
+    words.dedup();
     let mut out = output::Stdout::new();
-    clap_complete::generate(shell, &mut tree, "vgpu-admin", out.writer());
+    for word in words {
+        out.write(&word);
+        out.write("\n");
+    }
     out.flush();
     Ok(())
 }
 
-/// `man`: the man page (roff), admin commands included.
-pub fn man(commands: &[ScriptCommand]) -> Result<(), Failure> {
+/// `man [COMMAND] [--dir DIR]`: one man page (roff) on stdout, or every page written to DIR.
+pub fn man(commands: &[ScriptCommand], sub: &ArgMatches) -> Result<(), Failure> {
+    if let Some(dir) = sub.get_one::<PathBuf>("dir") {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::failed(format!("cannot create {}: {e}", dir.display())))?;
+        for (file, roff) in generated::man_pages(commands) {
+            let path = dir.join(&file);
+            std::fs::write(&path, roff)
+                .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+            output::stdout_line(&path.display().to_string());
+        }
+        return Ok(());
+    }
+    let command = sub.get_one::<String>("command").map(String::as_str);
+    let roff = generated::man_page(commands, command).ok_or_else(|| {
+        Failure::usage(format!(
+            "no man page for '{}' (see 'vgpu-admin commands')",
+            command.unwrap_or_default()
+        ))
+    })?;
     let mut out = output::Stdout::new();
-    let result = clap_mangen::Man::new(command_tree(commands)).render(out.writer());
-    output::check(result);
+    out.write_bytes(&roff);
     out.flush();
     Ok(())
 }
 
-/// `install` / `uninstall` under `--root`.
+/// `install` / `uninstall` under `--root`. The man pages and completions installed are those
+/// of the bundled commands (an admin's own commands are not part of an installation).
 pub fn install(name: &str, sub: &ArgMatches) -> Result<(), Failure> {
     let root = sub
         .get_one::<PathBuf>("root")
         .cloned()
         .unwrap_or_else(|| PathBuf::from("/"));
-    let layout = crate::install::Layout::new(root);
+    let relocated = name == "install" && sub.get_flag("relocated");
+    let layout = crate::install::Layout::new(root, relocated);
+    let (bundled, _) = crate::scripts::Catalog::new(None).commands();
+    let mut docs: Vec<(PathBuf, Vec<u8>)> = generated::man_pages(&bundled)
+        .into_iter()
+        .map(|(file, roff)| (PathBuf::from("usr/share/man/man1").join(file), roff))
+        .collect();
+    for (shell, path) in generated::SHELLS {
+        docs.push((
+            PathBuf::from(path),
+            generated::completion_script(&bundled, shell),
+        ));
+    }
     if name == "install" {
-        crate::install::install(&layout)
+        let parts = crate::install::Parts {
+            files: !sub.get_flag("database-only"),
+            database: !sub.get_flag("files-only"),
+        };
+        crate::install::install(&layout, &docs, parts)
     } else {
-        crate::install::uninstall(&layout, sub.get_flag("purge"))
+        crate::install::uninstall(&layout, &docs, sub.get_flag("purge"))
     }
 }
 

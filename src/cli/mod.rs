@@ -4,6 +4,7 @@
 
 mod args;
 mod builtins;
+mod generated;
 
 pub use args::{builtin_commands, command_tree, is_builtin};
 
@@ -63,7 +64,7 @@ fn shell(
     infos.extend(
         builtin_commands()
             .iter()
-            .filter(|b| b.get_name() != "shell")
+            .filter(|b| b.get_name() != "shell" && !b.is_hide_set())
             .map(|b| crate::repl::complete::CommandInfo {
                 name: b.get_name().to_string(),
                 options: Vec::new(),
@@ -138,7 +139,8 @@ pub fn execute(args: Vec<OsString>) -> Result<(), Failure> {
         "commands" => builtins::print_commands(&commands, config.json),
         "run" => builtins::run_file(config, sub),
         "completions" => builtins::completions(&commands, sub),
-        "man" => builtins::man(&commands),
+        "complete" => builtins::complete(config, sub),
+        "man" => builtins::man(&commands, sub),
         "install" | "uninstall" => builtins::install(name, sub),
         "hook" => builtins::hook(config, sub),
         "shell" => {

@@ -12,7 +12,8 @@ use std::rc::Rc;
 pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     host_fn!(api, ctx, "settings",
     /// A site setting, or `()` when it is not set: `hook_policy` (`"warn"` or `"enforce"`),
-    /// `hook_time_limit` (seconds, as a string).
+    /// `hook_time_limit` (seconds, as a string), `device_driver` (`"vgpu-stub"` or
+    /// `"vgpu-cuda"`).
     fn get(ctx, key: &str) -> Rr<Dynamic> {
         let value = ctx.store_for_script()?.setting(key).map_err(HostError::store)?;
         Ok(value.map_or(Dynamic::UNIT, Dynamic::from))

@@ -177,7 +177,8 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     });
     host_fn!(api, ctx, "",
     /// Ends the script with exit status `status` (2 invalid input, 3 not found, 4 cancelled,
-    /// anything else 1) after printing `message` on standard error.
+    /// 5 needs attention, 129-159 interrupted; anything else 1) after printing `message` on
+    /// standard error.
     fn fail(_ctx, status: INT, message: &str) -> Rr<()> {
         let status = match Status::from_code(status) {
             Status::Success => Status::Failed,

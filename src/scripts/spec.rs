@@ -10,6 +10,7 @@
 //! //! @one-of --vm-uuid --vm-name         Exactly one of these is given
 //! //! @any-of --pool --priority           At least one of these is given
 //! //! @changes                            It changes things: a missing database is created
+//! //! @example vgpu-admin list-vms --pool=A   An example for --help (the command line as typed)
 //! ```
 //!
 //! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `text`, `path`, `int LO..HI`, or a
@@ -228,6 +229,8 @@ pub struct CommandSpec {
     /// `@changes`: the command changes things, so a missing database is created for it (a
     /// command without it only reads, and a missing database is an error).
     pub changes: bool,
+    /// `@example` lines: command lines shown under "Examples:" in `--help` and the man page.
+    pub examples: Vec<String>,
 }
 
 /// A header that cannot be understood; `line` is 1-based.
@@ -290,9 +293,17 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
             spec.groups.push(Group { rule, options });
         } else if text == "@changes" {
             spec.changes = true;
+        } else if let Some(example) = text.strip_prefix("@example") {
+            let example = example.trim();
+            if !example.starts_with("vgpu-admin ") {
+                return Err(err(format!(
+                    "an example is a command line starting with 'vgpu-admin ', not '{example}'"
+                )));
+            }
+            spec.examples.push(example.to_string());
         } else if text.starts_with('@') {
             return Err(err(format!(
-                "unknown header tag in '{text}': expected @option, @flag, @one-of, @any-of or @changes"
+                "unknown header tag in '{text}': expected @option, @flag, @one-of, @any-of, @changes or @example"
             )));
         } else if spec.about.is_empty() {
             spec.about = text.to_string();

@@ -116,6 +116,14 @@ fn issue_10_bad_driver_values_change_nothing() {
         .code(2)
         .one_error_line()
         .stderr_has("expected an absolute path");
+    env.run(&[
+        "set-device-driver",
+        "--driver=vgpu-stub",
+        "--qemu=/usr/bin/qemu",
+    ])
+    .code(2)
+    .one_error_line()
+    .stderr_has("--qemu goes with --detect");
     assert_eq!(env.db_bytes(), before);
     assert_eq!(setting(&env).as_deref(), Some("vgpu-cuda"));
 }

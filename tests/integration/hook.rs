@@ -19,7 +19,7 @@ impl Installed {
         let mut env = Env::new();
         let root = env.dir.path().join("root");
         env.db = root.join("etc/vgpu/vgpu_config.db");
-        let out = env.run(&["install", "--root", root.to_str().unwrap()]);
+        let out = env.run(&["install", "--relocated", "--root", root.to_str().unwrap()]);
         out.code(0);
         Installed { env, root }
     }
@@ -255,7 +255,7 @@ fn install_is_idempotent_and_uninstall_keeps_the_database() {
     let inst = Installed::new();
     let root = inst.root.to_str().unwrap().to_string();
     inst.env.seed(&[(1, &uuid(1), None, "A", 1)]);
-    let again = inst.env.run(&["install", "--root", &root]);
+    let again = inst.env.run(&["install", "--relocated", "--root", &root]);
     again.code(0);
     for line in again.stdout().lines() {
         assert!(
