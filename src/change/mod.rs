@@ -327,7 +327,8 @@ impl Runner<'_> {
                     now => {
                         self.end();
                         return Err(Failure::failed(format!(
-                            "step 'stop the VM' failed: {e}. Nothing was changed; VM {} is {}.",
+                            "step 'stop the VM' failed: {}. Nothing was changed; VM {} is {}.",
+                            sentence(&e),
                             self.label,
                             now.unwrap_or("in an unknown power state")
                         )));
@@ -363,7 +364,8 @@ impl Runner<'_> {
                 Ok(()) => {
                     self.end();
                     Failure::failed(format!(
-                        "step 'save to the database' failed: {e}. The device-model-args were set back: nothing was changed; {power}"
+                        "step 'save to the database' failed: {}. The device-model-args were set back: nothing was changed; {power}",
+                        sentence(&e)
                     ))
                 }
                 Err(u) => Failure::failed(format!(
@@ -375,7 +377,8 @@ impl Runner<'_> {
             if let Err(e) = self.start() {
                 self.end();
                 return Err(Failure::failed(format!(
-                    "step 'start the VM' failed: {e}. The change is saved (database and device-model-args); VM {} is {}: start it with 'xe vm-start uuid={}'.",
+                    "step 'start the VM' failed: {}. The change is saved (database and device-model-args); VM {} is {}: start it with 'xe vm-start uuid={}'.",
+                            sentence(&e),
                     self.label,
                     self.power_now().unwrap_or_else(|| "in an unknown power state".into()),
                     self.uuid
@@ -411,7 +414,8 @@ impl Runner<'_> {
                 let power = self.restore(stopped);
                 self.end();
                 Err(Failure::failed(format!(
-                    "step 'write the device-model-args' failed: {e}. Nothing was changed; {power}"
+                    "step 'write the device-model-args' failed: {}. Nothing was changed; {power}",
+                    sentence(&e)
                 )))
             }
             Ok(now) => {
@@ -489,4 +493,10 @@ fn dry_run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
             entry.pending == Some(true),
         )
     }))
+}
+
+/// An error as the middle of a sentence: without its own closing full stop (xe's messages often
+/// end with one), so that "... failed: <error>. Nothing was changed" reads right.
+fn sentence(e: &impl std::fmt::Display) -> String {
+    e.to_string().trim_end_matches('.').to_string()
 }

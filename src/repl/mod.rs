@@ -165,6 +165,12 @@ impl Session {
         if let Some(command) = trimmed.strip_prefix("help ") {
             return self.command(&[command.trim().to_string(), "--help".to_string()]);
         }
+        // `shell` typed in the shell (it is not one of its commands, but not Rhai either).
+        if let Some(rest) = trimmed.strip_prefix("shell") {
+            if rest.is_empty() || rest.starts_with([' ', '\t']) && rest.trim().starts_with('-') {
+                return report(&Failure::usage("already in the shell"));
+            }
+        }
         if is_command_line(trimmed, &self.completions) {
             return match words::split(trimmed) {
                 Ok(words) => self.command(&words),

@@ -180,3 +180,24 @@ fn after_a_failed_change_the_vm_boots_with_its_previous_configuration() {
         ]
     );
 }
+
+#[test]
+fn an_xe_message_ending_in_a_full_stop_reads_as_one_sentence() {
+    // XenAPI messages usually end with a full stop; the step's message goes on after it.
+    let env = Env::new();
+    let u = uuid(1);
+    env.registered(vm(&u, "win10", "running", Some(OLD)), 3, "A", 1);
+    env.fault(
+        "vm-shutdown",
+        Some(&u),
+        "Error: The server failed to handle your request, due to an internal error.",
+        false,
+    );
+    env.run_with_input(
+        &["set-pool", &format!("--vm-uuid={u}"), "--pool=B"],
+        "yes\n",
+    )
+    .code(1)
+    .stderr_has("due to an internal error. Nothing was changed; VM win10 (")
+    .one_error_line();
+}

@@ -238,3 +238,16 @@ fn a_terminal_shows_a_spinner_while_a_vm_stops_and_an_unwritable_history_is_a_wa
     assert_eq!(env.power(&u), "running");
     assert_eq!(env.row(&u).unwrap().1, "B");
 }
+
+#[test]
+fn shell_typed_in_the_shell_says_so_and_a_variable_named_shell_still_works() {
+    let env = Env::new();
+    env.run(&["init"]).code(0);
+    env.run_with_input(
+        &["shell", "--keep-going"],
+        "shell\nlet shell = 3;\nprint(shell + 1);\n",
+    )
+    .code(2)
+    .stderr_is("error: already in the shell\n")
+    .stdout_has("4\n");
+}
