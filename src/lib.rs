@@ -19,6 +19,7 @@ pub mod hook;
 pub mod input;
 pub mod install;
 pub mod interrupt;
+pub mod inventory;
 pub mod memory;
 pub mod model;
 pub mod options;

@@ -50,6 +50,12 @@ pub enum ModelError {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A host of the pool named in a way no host can be.
+    #[error(
+        "invalid host '{0}': expected a host's name-label (1 to 255 characters, no control \
+         characters), its uuid, or 'this'"
+    )]
+    Host(String),
 }
 
 /// Shows an admin-supplied value on one line: control characters escaped, long values shortened.
@@ -300,6 +306,34 @@ impl VmId {
 impl fmt::Display for VmId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// A host of the pool as an admin names it: `this` (the host vgpu-admin runs on), its uuid, or
+/// its name-label (1 to 255 characters, no control characters). Which host it is, if any, is
+/// for the pool to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRef(String);
+
+impl HostRef {
+    /// Parses a host reference; a uuid is lowercased.
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        if input == "this" {
+            return Ok(HostRef(input.to_string()));
+        }
+        if let Ok(uuid) = VmUuid::parse(input) {
+            return Ok(HostRef(uuid.to_string()));
+        }
+        match VmName::parse(input) {
+            Ok(name) => Ok(HostRef(name.to_string())),
+            Err(_) => Err(ModelError::Host(shown(input))),
+        }
+    }
+}
+
+impl fmt::Display for HostRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -64,6 +64,14 @@ pub const GLOBAL_OPTIONS: &[GlobalOption] = &[
         help: "The xe command",
     },
     GlobalOption {
+        name: "inventory",
+        short: None,
+        takes: Takes::Path,
+        value_name: "PATH",
+        env: Some("VGPU_INVENTORY"),
+        help: "The host's xensource-inventory, whose INSTALLATION_UUID names this host of the pool",
+    },
+    GlobalOption {
         name: "xe-timeout",
         short: None,
         takes: Takes::Seconds,

@@ -64,6 +64,9 @@ pub struct Change {
     pub power_before: String,
     /// Stop it before and start it after.
     pub restart: bool,
+    /// The host (uuid) it runs on, as read with it: a VM this change stops is started there
+    /// again, never where the pool master would place it.
+    pub resident_on: Option<String>,
     /// The driver for a device the change adds.
     pub driver: Driver,
 }
@@ -157,6 +160,7 @@ fn prepare(change: &Change, store: &Store) -> Result<JournalEntry, Failure> {
         args_after,
         power_before: change.power_before.clone(),
         restart: change.restart,
+        start_on: change.resident_on.clone().filter(|_| change.restart),
         step: "planned".into(),
         pid: 0,
         started_at: String::new(),
@@ -266,7 +270,8 @@ impl Runner<'_> {
     fn start(&self) -> Result<(), XeError> {
         self.say(&format!("Starting VM {}...", self.label));
         let waiting = Some(format!("Starting VM {}...", self.label));
-        match self.xe(|xe| xe.call(&Xe::start_call(self.uuid)), waiting) {
+        let on = self.entry.start_on.as_deref();
+        match self.xe(|xe| xe.call(&Xe::start_call(self.uuid, on)), waiting) {
             // It answered late or failed, but the VM runs: that is what was wanted.
             Err(_) if self.power_now().as_deref() == Some("running") => Ok(()),
             other => other,
@@ -376,13 +381,22 @@ impl Runner<'_> {
         if stopped {
             if let Err(e) = self.start() {
                 self.end();
-                return Err(Failure::failed(format!(
-                    "step 'start the VM' failed: {}. The change is saved (database and device-model-args); VM {} is {}: start it with 'xe vm-start uuid={}'.",
-                            sentence(&e),
-                    self.label,
-                    self.power_now().unwrap_or_else(|| "in an unknown power state".into()),
-                    self.uuid
-                )));
+                return Err(Failure::failed(match &entry.start_on {
+                    Some(host) => format!(
+                        "step 'start the VM' failed: {}. The change is saved (database and device-model-args); VM {} is {} and was not started on another host: start it on its host when it can take it with 'xe vm-start uuid={} on={host}'.",
+                        sentence(&e),
+                        self.label,
+                        self.power_now().unwrap_or_else(|| "in an unknown power state".into()),
+                        self.uuid
+                    ),
+                    None => format!(
+                        "step 'start the VM' failed: {}. The change is saved (database and device-model-args); VM {} is {}: start it with 'xe vm-start uuid={}'.",
+                        sentence(&e),
+                        self.label,
+                        self.power_now().unwrap_or_else(|| "in an unknown power state".into()),
+                        self.uuid
+                    ),
+                }));
             }
         }
         self.end();
@@ -481,7 +495,10 @@ fn dry_run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
         note(format!("mark VM {uuid} as waiting for a restart"));
     }
     if entry.restart {
-        note(format!("run: {}", Xe::display_call(&Xe::start_call(uuid))));
+        note(format!(
+            "run: {}",
+            Xe::display_call(&Xe::start_call(uuid, entry.start_on.as_deref()))
+        ));
     }
     Ok(entry.row_after.map(|r| {
         VmRecord::unsaved(

@@ -48,9 +48,19 @@ pub fn recover(entry: &JournalEntry, io: &Io, starting: bool) -> Result<String, 
     }
     if entry.restart && entry.power_before == "running" && !starting {
         match io.xe.power_state(uuid).ok().as_deref() {
-            Some("halted") => match io.xe.call(&crate::xe::Xe::start_call(uuid)) {
+            // On the host it ran on, as the change would have.
+            Some("halted") => match io
+                .xe
+                .call(&crate::xe::Xe::start_call(uuid, entry.start_on.as_deref()))
+            {
                 Ok(()) => done.push("the VM, stopped for the change, was started again".into()),
-                Err(e) => done.push(format!("starting the VM again failed ({e}): it is halted")),
+                Err(e) => done.push(format!(
+                    "starting the VM again failed ({e}): it is halted{}",
+                    entry
+                        .start_on
+                        .as_deref()
+                        .map_or(String::new(), |h| format!(" (its host: {h})"))
+                )),
             },
             Some(_) => {}
             None => done.push("its power state cannot be read".into()),

@@ -80,6 +80,7 @@ fn global_arg(option: &crate::options::GlobalOption) -> Arg {
         "db" => Some(DEFAULT_DB_PATH.to_string()),
         "scripts" => Some(scripts::DEFAULT_SCRIPTS_DIR.to_string()),
         "xe" => Some("xe, looked up on PATH".to_string()),
+        "inventory" => Some(crate::inventory::DEFAULT_INVENTORY.to_string()),
         "xe-timeout" => Some(crate::xe::DEFAULT_TIMEOUT.as_secs().to_string()),
         "script-timeout" => Some(
             crate::engine::Limits::default()
@@ -419,6 +420,9 @@ pub fn host_config(matches: &ArgMatches) -> HostConfig {
     config.dry_run = matches.get_flag("dry-run");
     if let Some(xe) = matches.get_one::<String>("xe") {
         config.xe_program = xe.into();
+    }
+    if let Some(inventory) = matches.get_one::<String>("inventory") {
+        config.inventory = PathBuf::from(inventory);
     }
     if let Some(secs) = matches.get_one::<u64>("script-timeout") {
         config.limits.max_time = std::time::Duration::from_secs(*secs);

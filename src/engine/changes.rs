@@ -58,6 +58,7 @@ fn change_of(ctx: &Context, plan: &Map) -> Result<Change, Box<EvalAltResult>> {
         args_before: text(plan, "args"),
         power_before: text(plan, "power_state").unwrap_or_default(),
         restart,
+        resident_on: text(plan, "resident_on"),
         driver: ctx.site_driver()?.unwrap_or(Driver::DEFAULT),
         uuid,
     })
@@ -89,11 +90,12 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     });
     host_fn!(api, ctx, "vms",
     /// Applies a change to a VM as one unit: its row and its device-model-args end up both old
-    /// or both new. `plan`: `#{uuid, op, vm, held, args, power_state, restart, label}` —
+    /// or both new. `plan`: `#{uuid, op, vm, held, args, power_state, resident_on, restart,
+    /// label}` —
     /// `op` is `"register"` (`vm`: `#{name, pool, priority, vm_id}`), `"update"` (`vm`: the
     /// changes), `"remove"` or `"repair"` (rewrite the args from the row); `args` and
-    /// `power_state` as read (with `xe::vm`) after `vms::lock`; `restart`: stop the VM before
-    /// and start it after; `held`: from `vgpu::vm_ids_held`. The change is recorded in the
+    /// `power_state` and `resident_on` as read (with `xe::vm`) after `vms::lock`; `restart`:
+    /// stop the VM before and start it after, on the host it was resident on; `held`: from `vgpu::vm_ids_held`. The change is recorded in the
     /// journal first; the database is locked only for its short writes, never while xe runs; a
     /// failure or a late xe answer is checked against what the VM really has, and a signal ends
     /// the step in hand, puts the VM's power state back and ends the run (exit 128 + signal).

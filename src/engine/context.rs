@@ -31,6 +31,8 @@ pub struct HostConfig {
     pub limits: Limits,
     /// The command changes things: a missing database is created (reads alone never do).
     pub create_db: bool,
+    /// The host's inventory file (which host of the pool this is).
+    pub inventory: PathBuf,
 }
 
 impl HostConfig {
@@ -46,6 +48,7 @@ impl HostConfig {
             xe_timeout: crate::xe::DEFAULT_TIMEOUT,
             limits: Limits::default(),
             create_db: false,
+            inventory: PathBuf::from(crate::inventory::DEFAULT_INVENTORY),
         }
     }
 }
@@ -340,7 +343,12 @@ impl Context {
         self.store_for_write().map_err(HostError::boxed)
     }
 
-    /// The `xe` client.
+    /// The uuid of the host this runs on, if its inventory says.
+    pub fn this_host(&self) -> Option<String> {
+        crate::inventory::installation_uuid(&self.config.inventory)
+    }
+
+    /// The `xe` boundary with this run's program and timeout.
     pub fn xe(&self) -> crate::xe::Xe {
         let timeout = self.xe_timeout.get().unwrap_or(self.config.xe_timeout);
         crate::xe::Xe::new(self.config.xe_program.clone(), timeout)

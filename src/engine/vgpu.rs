@@ -168,43 +168,19 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     });
     host_fn!(api, ctx, "vgpu",
     /// For the VMs of `host_vms` (from `xe::vms`) that are registered: a map from uuid to
-    /// `#{power_state, sync_state, restart_pending, pending_note}` (`restart_pending`: the VM
-    /// is not halted and waits for a restart to get a change; `pending_note`: `", restart
-    /// pending"` then, else `""`), plus the entry `"*"` for registered VMs the host does not
-    /// have. Made in one pass over the database, for `ui::print_each`'s
-    /// `extra` argument.
+    /// `#{power_state, sync_state, restart_pending, pending_note, resident_on, host_note}`
+    /// (`restart_pending`: the VM is not halted and waits for a restart to get a change;
+    /// `pending_note`: `", restart pending"` then, else `""`; `host_note`: `""` here), plus the
+    /// entry `"*"` for registered VMs the host does not have. Made in one pass over the
+    /// database, for `ui::print_each`'s `extra` argument.
     fn sync_states(ctx, host_vms: Array) -> Rr<Map> {
-        let mut on_host: HashMap<String, (String, Option<String>)> = HashMap::new();
-        for vm in &host_vms {
-            if let Some(m) = vm.read_lock::<Map>() {
-                let get = |k: &str| m.get(k).and_then(optional);
-                if let Some(uuid) = get("uuid") {
-                    on_host.insert(uuid, (get("power_state").unwrap_or_default(), get("device_model_args")));
-                }
-            }
-        }
-        let mut out = Map::new();
-        let entry = |power: &str, sync: String, pending: bool| {
-            let mut e = Map::new();
-            e.insert("power_state".into(), power.into());
-            e.insert("sync_state".into(), sync.into());
-            e.insert("restart_pending".into(), pending.into());
-            e.insert("pending_note".into(), (if pending { ", restart pending" } else { "" }).into());
-            Dynamic::from_map(e)
-        };
-        ctx.store_for_script()?.for_each_vm(VmFilter::default(), |row| {
-            if let Some((power, args)) = on_host.get(&row.vm_uuid) {
-                let sync = match row.config() {
-                    Some(config) => vgpu::sync(args.as_deref(), &config).describe(),
-                    None => "invalid database entry".to_string(),
-                };
-                let pending = row.restart_pending && power != "halted";
-                out.insert(row.vm_uuid.as_str().into(), entry(power, sync, pending));
-            }
-            Ok::<(), Box<EvalAltResult>>(())
-        })?;
-        out.insert("*".into(), entry("not on this host", "missing from host".to_string(), false));
-        Ok(out)
+        sync_states_of(ctx, &host_vms, &Map::new())
+    });
+    host_fn!(api, ctx, "vgpu",
+    /// Like `sync_states(host_vms)`, with `host_note` `" on <label>"` for a VM resident on a
+    /// host: `host_labels` maps host uuids to labels (see the `hosts` stdlib module).
+    fn sync_states(ctx, host_vms: Array, host_labels: Map) -> Rr<Map> {
+        sync_states_of(ctx, &host_vms, &host_labels)
     });
     host_fn!(api, ctx, "vgpu",
     /// The vm_ids the vGPU devices of `host_vms` (from `xe::vms`) carry, except the device of
@@ -259,4 +235,79 @@ fn qemu_drivers_at(ctx: &Context, path: &str) -> Result<Array, Box<EvalAltResult
         .into_iter()
         .map(|d| Dynamic::from(d.to_string()))
         .collect())
+}
+
+/// The entries of `vgpu::sync_states` (see there).
+fn sync_states_of(
+    ctx: &Context,
+    host_vms: &Array,
+    host_labels: &Map,
+) -> Result<Map, Box<EvalAltResult>> {
+    struct OnHost {
+        power: String,
+        args: Option<String>,
+        resident_on: Option<String>,
+    }
+    let mut on_host: HashMap<String, OnHost> = HashMap::new();
+    for vm in host_vms {
+        if let Some(m) = vm.read_lock::<Map>() {
+            let get = |k: &str| m.get(k).and_then(optional);
+            if let Some(uuid) = get("uuid") {
+                on_host.insert(
+                    uuid,
+                    OnHost {
+                        power: get("power_state").unwrap_or_default(),
+                        args: get("device_model_args"),
+                        resident_on: get("resident_on"),
+                    },
+                );
+            }
+        }
+    }
+    let mut out = Map::new();
+    let entry = |power: &str, sync: String, pending: bool, resident_on: Option<&String>| {
+        let mut e = Map::new();
+        e.insert("power_state".into(), power.into());
+        e.insert("sync_state".into(), sync.into());
+        e.insert("restart_pending".into(), pending.into());
+        e.insert(
+            "pending_note".into(),
+            (if pending { ", restart pending" } else { "" }).into(),
+        );
+        e.insert(
+            "resident_on".into(),
+            resident_on.map_or(Dynamic::UNIT, |h| h.clone().into()),
+        );
+        let label = resident_on.and_then(|h| host_labels.get(h.as_str()).and_then(optional));
+        e.insert(
+            "host_note".into(),
+            label.map_or(String::new(), |l| format!(" on {l}")).into(),
+        );
+        Dynamic::from_map(e)
+    };
+    ctx.store_for_script()?
+        .for_each_vm(VmFilter::default(), |row| {
+            if let Some(vm) = on_host.get(&row.vm_uuid) {
+                let sync = match row.config() {
+                    Some(config) => vgpu::sync(vm.args.as_deref(), &config).describe(),
+                    None => "invalid database entry".to_string(),
+                };
+                let pending = row.restart_pending && vm.power != "halted";
+                out.insert(
+                    row.vm_uuid.as_str().into(),
+                    entry(&vm.power, sync, pending, vm.resident_on.as_ref()),
+                );
+            }
+            Ok::<(), Box<EvalAltResult>>(())
+        })?;
+    out.insert(
+        "*".into(),
+        entry(
+            "not on this host",
+            "missing from host".to_string(),
+            false,
+            None,
+        ),
+    );
+    Ok(out)
 }

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 /// A host VM as a script sees it: `uuid`, `name` (the name-label with control characters
 /// escaped: safe to print), `name_label` (exactly as xe has it), `power_state`,
-/// `device_model_args` (or `()`).
+/// `device_model_args` (or `()`), `resident_on` (the uuid of the host it runs on, or `()`).
 pub fn host_vm_map(vm: &HostVm) -> Map {
     let mut m = Map::new();
     m.insert("uuid".into(), vm.uuid.clone().into());
@@ -27,6 +27,10 @@ pub fn host_vm_map(vm: &HostVm) -> Map {
         "device_model_args".into(),
         vm.device_model_args()
             .map_or(Dynamic::UNIT, |a| Dynamic::from(a.to_string())),
+    );
+    m.insert(
+        "resident_on".into(),
+        vm.resident_on.clone().map_or(Dynamic::UNIT, Dynamic::from),
     );
     m
 }
@@ -104,10 +108,42 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         change(ctx, Xe::remove_device_model_args_call(uuid.as_str()), None)
     });
     host_fn!(api, ctx, "xe",
-    /// Starts the VM and returns when it is running (a spinner shows the wait on a terminal).
+    /// Starts the VM where the pool master places it and returns when it is running (a spinner
+    /// shows the wait on a terminal).
     fn start(ctx, uuid: &str) -> Rr<()> {
         let uuid = super::uuid_arg(uuid)?;
-        change(ctx, Xe::start_call(uuid.as_str()), Some(format!("Starting VM {uuid}...")))
+        change(ctx, Xe::start_call(uuid.as_str(), None), Some(format!("Starting VM {uuid}...")))
+    });
+    host_fn!(api, ctx, "xe",
+    /// Starts the VM on host `on` (a host uuid, e.g. the `resident_on` it had) and returns when
+    /// it is running; a host that cannot take it is an error, never another host.
+    fn start(ctx, uuid: &str, on: &str) -> Rr<()> {
+        let uuid = super::uuid_arg(uuid)?;
+        let on = super::uuid_arg(on)?;
+        change(ctx, Xe::start_call(uuid.as_str(), Some(on.as_str())), Some(format!("Starting VM {uuid}...")))
+    });
+    host_fn!(api, ctx, "xe",
+    /// The pool's hosts as maps `#{uuid, name, here}` (`name` with control characters escaped),
+    /// one call; `here` is true for the host vgpu-admin runs on.
+    fn hosts(ctx) -> Rr<Array> {
+        let this = ctx.this_host();
+        let hosts = ctx.xe().hosts().map_err(HostError::xe)?;
+        Ok(hosts
+            .into_iter()
+            .map(|h| {
+                let mut m = Map::new();
+                m.insert("here".into(), (Some(&h.uuid) == this.as_ref()).into());
+                m.insert("uuid".into(), h.uuid.into());
+                m.insert("name".into(), printable(&h.name).into_owned().into());
+                Dynamic::from_map(m)
+            })
+            .collect())
+    });
+    host_fn!(api, ctx, "xe",
+    /// The uuid of the host vgpu-admin runs on (`INSTALLATION_UUID` of the host's
+    /// xensource-inventory, `--inventory`), or `()` when it cannot be read.
+    fn this_host(ctx) -> Rr<Dynamic> {
+        Ok(ctx.this_host().map_or(Dynamic::UNIT, Dynamic::from))
     });
     host_fn!(api, ctx, "xe",
     /// Shuts the VM down cleanly and returns when it is halted. When the guest cannot do a

@@ -13,13 +13,13 @@
 //! //! @example vgpu-admin list-vms --pool=A   An example for --help (the command line as typed)
 //! ```
 //!
-//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `text`, `path`, `int LO..HI`, or a
+//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `host`, `text`, `path`, `int LO..HI`, or a
 //! list of choices like `<warn|enforce>`; `default=VALUE` (checked like a given value) is shown
 //! in `--help` and handed to the script when the option is not given. The host checks every
 //! value by its kind, and the groups, before the script runs; completion offers the values of a
 //! closed kind.
 
-use crate::model::{ModelError, Pool, Priority, VmId, VmName, VmUuid};
+use crate::model::{HostRef, ModelError, Pool, Priority, VmId, VmName, VmUuid};
 
 /// What kind of value an option takes; the host validates it before the script runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub enum ValueKind {
     VmId,
     /// A VM name-label (no control characters, at most 255 characters).
     Name,
+    /// A host of the pool: `this`, its uuid or its name-label.
+    Host,
     /// Any text without control characters.
     Text,
     /// An absolute file path (no control characters): what the host runs or reads is never
@@ -69,6 +71,7 @@ impl ValueKind {
             "uuid" => ValueKind::Uuid,
             "vm-id" => ValueKind::VmId,
             "name" => ValueKind::Name,
+            "host" => ValueKind::Host,
             "text" => ValueKind::Text,
             "path" => ValueKind::Path,
             range if range.starts_with("int ") => {
@@ -97,6 +100,7 @@ impl ValueKind {
             ValueKind::Uuid => "uuid".into(),
             ValueKind::VmId => "id".into(),
             ValueKind::Name => "name".into(),
+            ValueKind::Host => "host".into(),
             ValueKind::Text => "text".into(),
             ValueKind::Path => "path".into(),
             ValueKind::Int { min, max } => format!("{min}..{max}"),
@@ -123,6 +127,7 @@ impl ValueKind {
             ValueKind::Priority => model(Priority::parse(input).map(|p| p.to_string())),
             ValueKind::Uuid => model(VmUuid::parse(input).map(|u| u.to_string())),
             ValueKind::Name => model(VmName::parse(input).map(|n| n.to_string())),
+            ValueKind::Host => model(HostRef::parse(input).map(|h| h.to_string())),
             ValueKind::VmId => VmId::parse(input)
                 .map(|id| OptionValue::Int(id.get()))
                 .map_err(|e| e.to_string()),

@@ -86,6 +86,8 @@ pub struct Entry {
     pub power_before: String,
     /// Whether the change stops and starts the VM.
     pub restart: bool,
+    /// The host (uuid) a VM it stops is started on again: where it was resident.
+    pub start_on: Option<String>,
     /// What becomes of the VM's "restart pending" mark: set (it keeps running with the old
     /// values), cleared (halted, or restarted), or `None`: kept as it is.
     pub pending: Option<bool>,
@@ -121,12 +123,20 @@ impl Store {
             step: row.get(10)?,
             pid: row.get(11)?,
             started_at: row.get::<_, Option<String>>(12)?.unwrap_or_default(),
+            start_on: row.get(13)?,
         })
     }
 
-    const JOURNAL_COLUMNS: &'static str = "vm_uuid, command, op, row_before, row_after, \
-        args_before, args_after, power_before, restart, pending, step, pid, \
-        CAST(started_at AS TEXT)";
+    /// The columns read into an [`Entry`] (`start_on` is NULL in a journal older than schema 6).
+    fn journal_columns(&self) -> &'static str {
+        if self.has_start_on {
+            "vm_uuid, command, op, row_before, row_after, args_before, args_after, power_before, \
+             restart, pending, step, pid, CAST(started_at AS TEXT), start_on"
+        } else {
+            "vm_uuid, command, op, row_before, row_after, args_before, args_after, power_before, \
+             restart, pending, step, pid, CAST(started_at AS TEXT), NULL"
+        }
+    }
 
     /// Every change recorded in the journal.
     pub fn journal(&self) -> Result<Vec<Entry>, StoreError> {
@@ -135,7 +145,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT {} FROM change_journal ORDER BY started_at, vm_uuid",
-            Self::JOURNAL_COLUMNS
+            self.journal_columns()
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.classify(e))?;
         let rows = stmt
@@ -151,7 +161,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT {} FROM change_journal WHERE vm_uuid = ?1",
-            Self::JOURNAL_COLUMNS
+            self.journal_columns()
         );
         self.conn
             .query_row(&sql, [uuid], Self::journal_row)
@@ -179,8 +189,8 @@ impl Store {
         tx.conn
             .execute(
                 "INSERT INTO change_journal (vm_uuid, command, op, vm_id, row_before, row_after, \
-                   args_before, args_after, power_before, restart, pending, step, pid) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'planned', ?12)",
+                   args_before, args_after, power_before, restart, pending, step, pid, start_on) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'planned', ?12, ?13)",
                 params![
                     entry.vm_uuid,
                     entry.command,
@@ -194,6 +204,7 @@ impl Store {
                     entry.restart,
                     entry.pending,
                     i64::from(std::process::id()),
+                    entry.start_on,
                 ],
             )
             .map_err(|e| self.classify(e))?;

@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_change_journal.sql",
         sql: include_str!("../../migrations/0005_change_journal.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_start_on.sql",
+        sql: include_str!("../../migrations/0006_start_on.sql"),
+    },
 ];
 
 /// The schema version this build writes.
@@ -81,6 +86,16 @@ pub fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
         [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// True when `table` has the column `column`.
+pub fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n > 0)

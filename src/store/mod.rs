@@ -213,6 +213,8 @@ pub struct Store {
     has_pending: bool,
     /// The database has the `change_journal` table.
     has_journal: bool,
+    /// The journal records where a restarted VM is started (schema 6).
+    has_start_on: bool,
     /// The schema version is newer than ours: reads only.
     newer: Option<i64>,
 }
@@ -265,6 +267,7 @@ impl Store {
             migration: MigrationReport::default(),
             has_pending: false,
             has_journal: false,
+            has_start_on: false,
             newer: None,
         };
         store.configure()?;
@@ -272,6 +275,9 @@ impl Store {
             migrations::has_table(&store.conn, "restart_pending").map_err(|e| store.classify(e))?;
         store.has_journal =
             migrations::has_table(&store.conn, "change_journal").map_err(|e| store.classify(e))?;
+        store.has_start_on = store.has_journal
+            && migrations::has_column(&store.conn, "change_journal", "start_on")
+                .map_err(|e| store.classify(e))?;
         Ok(store)
     }
 

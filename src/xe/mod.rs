@@ -12,10 +12,19 @@ use std::time::Duration;
 pub const DEVICE_MODEL_ARGS: &str = "device-model-args";
 
 /// The fields asked for when listing every VM: everything vgpu-admin needs, in one call.
-const LIST_FIELDS: &[&str] = &["uuid", "name-label", "power-state", "platform"];
+const LIST_FIELDS: &[&str] = &[
+    "uuid",
+    "name-label",
+    "power-state",
+    "resident-on",
+    "platform",
+];
 
 /// The fields asked for when reading one VM (its args are read on their own).
-const ONE_FIELDS: &[&str] = &["uuid", "name-label", "power-state"];
+const ONE_FIELDS: &[&str] = &["uuid", "name-label", "power-state", "resident-on"];
+
+/// What `resident-on` says for a VM that runs nowhere (halted, suspended).
+const NOT_RESIDENT: &str = "<not in database>";
 
 /// The default time an `xe` call may take (a clean shutdown can be slow).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -102,6 +111,24 @@ pub struct HostVm {
     /// True when `device_model_args` was read on its own with `vm-param-get` (exact); false when
     /// it was taken from a listing's platform map, whose `; ` separators are not escaped.
     pub args_exact: bool,
+    /// The uuid of the host of the pool it runs on; `None` when it runs nowhere.
+    pub resident_on: Option<String>,
+}
+
+/// One host of the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolHost {
+    /// Its uuid.
+    pub uuid: String,
+    /// Its name-label (set by the pool's administrators).
+    pub name: String,
+}
+
+/// A `resident-on` value as a host uuid (`None` for `<not in database>` or nothing).
+fn resident(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty() && v != NOT_RESIDENT)
 }
 
 impl HostVm {
@@ -119,6 +146,7 @@ impl HostVm {
             device_model_args: get("platform")
                 .and_then(|p| parse_map(&p).remove(DEVICE_MODEL_ARGS)),
             args_exact: false,
+            resident_on: resident(get("resident-on")),
         }
     }
 }
@@ -291,6 +319,7 @@ impl Xe {
             power_state,
             device_model_args: self.device_model_args(uuid)?,
             args_exact: true,
+            resident_on: resident(field("resident-on")?),
         }))
     }
 
@@ -350,9 +379,32 @@ impl Xe {
         ]
     }
 
-    /// The argv that starts a VM.
-    pub fn start_call(uuid: &str) -> Vec<String> {
-        vec!["vm-start".into(), format!("uuid={uuid}")]
+    /// The argv that starts a VM: on host `on` (a host uuid), or where the pool master
+    /// places it when `None`.
+    pub fn start_call(uuid: &str, on: Option<&str>) -> Vec<String> {
+        let mut args = vec!["vm-start".into(), format!("uuid={uuid}")];
+        if let Some(host) = on {
+            args.push(format!("on={host}"));
+        }
+        args
+    }
+
+    /// The pool's hosts, uuid and name-label (one call).
+    pub fn hosts(&self) -> Result<Vec<PoolHost>, XeError> {
+        let out = self.run(&[
+            "host-list".to_string(),
+            "params=uuid,name-label".to_string(),
+        ])?;
+        Ok(parse_records(&out)
+            .iter()
+            .filter_map(|record| {
+                let get = |k: &str| record.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                Some(PoolHost {
+                    uuid: get("uuid")?,
+                    name: get("name-label").unwrap_or_default(),
+                })
+            })
+            .collect())
     }
 
     /// The argv that shuts a VM down (cleanly, or forced).

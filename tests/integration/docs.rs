@@ -20,7 +20,8 @@
 //!
 //! A block inside an HTML comment (`<!-- ... -->`) runs but is not shown: set-up a reader does
 //! not need. Each guide runs top to bottom in a fresh host: the database at the default path
-//! (`VGPU_DB`), no admin scripts, and the fake xe serving the VMs of [`HOST`] (`VGPU_XE`).
+//! (`VGPU_DB`), no admin scripts, and the fake xe serving the VMs of [`HOST`] (`VGPU_XE`) on a
+//! pool of two [`HOSTS`], this dom0 being the first (`VGPU_INVENTORY`).
 //! Commands other than `vgpu-admin` (and `echo WORD |` in front of it) are not run: such
 //! blocks are written as `sh`, not `console`.
 //!
@@ -51,6 +52,12 @@ pub const HOST: &[(&str, &str, &str)] = &[
     ("0b7c1b52-6f2e-4c4a-9d07-1a2b3c4d5e04", "cad-01", "running"),
     ("0b7c1b52-6f2e-4c4a-9d07-1a2b3c4d5e05", "cad-02", "halted"),
     ("0b7c1b52-6f2e-4c4a-9d07-1a2b3c4d5e06", "web-01", "running"),
+];
+
+/// The pool's hosts: the guides run on the first.
+pub const HOSTS: &[(&str, &str)] = &[
+    ("5b8f0e3a-1c2d-4e5f-8a9b-0c1d2e3f4a01", "xcp-host-01"),
+    ("5b8f0e3a-1c2d-4e5f-8a9b-0c1d2e3f4a02", "xcp-host-02"),
 ];
 
 /// One block of a guide.
@@ -230,11 +237,21 @@ fn host_env() -> Env {
             "platform": [["timeoffset", "0"]], "pv_drivers": true, "boots": []
         }));
     }
+    let hosts: Vec<serde_json::Value> = HOSTS
+        .iter()
+        .map(|(uuid, name)| serde_json::json!({"uuid": uuid, "name_label": name}))
+        .collect();
     std::fs::write(
         &env.xe_state,
-        serde_json::json!({"vms": vms, "faults": []}).to_string(),
+        serde_json::json!({"vms": vms, "hosts": hosts, "faults": []}).to_string(),
     )
     .expect("host state");
+    // This dom0 is the first host of the pool.
+    std::fs::write(
+        env.dir.path().join("xensource-inventory"),
+        format!("INSTALLATION_UUID='{}'\n", HOSTS[0].0),
+    )
+    .expect("inventory");
     env
 }
 
@@ -284,6 +301,7 @@ fn run_step(env: &Env, work: &Path, step: &Step) -> (i32, String) {
         .env("VGPU_XE", fake_xe())
         .env("FAKE_XE_STATE", &env.xe_state)
         .env("FAKE_XE_LOG", &env.xe_log)
+        .env("VGPU_INVENTORY", env.dir.path().join("xensource-inventory"))
         .env_remove("VGPU_XE_TIMEOUT")
         .env("COLUMNS", "100")
         .stdout(out.try_clone().expect("dup"))

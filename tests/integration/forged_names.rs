@@ -5,7 +5,7 @@
 //! forged text is written, the listing's warning is shown, the real VMs are listed right, names
 //! are printed escaped and JSON still parses.
 
-use crate::common::{uuid, vm, Env, Outcome};
+use crate::common::{uuid, vm, Env, Outcome, HOST1};
 use serde_json::{json, Value};
 
 /// X, the VM whose owner chose its name.
@@ -34,7 +34,7 @@ fn ghost() -> String {
     uuid(0x666)
 }
 
-/// A field line of `vm-list params=uuid,name-label,power-state,platform`, padded as xe pads it.
+/// A field line of `vm-list params=uuid,name-label,power-state,resident-on,platform`, padded as xe pads it.
 fn field(key: &str, value: &str) -> String {
     format!("{key:>21}: {value}")
 }
@@ -134,7 +134,7 @@ fn raw_listing(env: &Env) -> String {
         .args([
             "vm-list",
             "is-control-domain=false",
-            "params=uuid,name-label,power-state,platform",
+            "params=uuid,name-label,power-state,resident-on,platform",
         ])
         .env("FAKE_XE_STATE", &env.xe_state)
         .output()
@@ -318,9 +318,15 @@ fn reads(env: &Env, name: &str, x_registered: bool) {
     assert!(y_line.ends_with(" | halted | in sync"), "{y_line}");
     let x_line = line_starting(out.stdout(), &format!("UUID: {x} | Name: {shown} | "));
     if x_registered {
-        assert!(x_line.contains(" | running | in sync"), "{x_line}");
+        assert!(
+            x_line.contains(" | running on xcp-test | in sync"),
+            "{x_line}"
+        );
     } else {
-        assert!(x_line.ends_with(" | running | Not registered"), "{x_line}");
+        assert!(
+            x_line.ends_with(" | running on xcp-test | Not registered"),
+            "{x_line}"
+        );
     }
     out.stdout_has(&format!("      device-model-args: {y_args}\n"))
         .stdout_has(&format!("      device-model-args: {x_args}\n"))
@@ -380,11 +386,14 @@ fn reads(env: &Env, name: &str, x_registered: bool) {
     if x_registered {
         let x_stored = env.row(&x).unwrap().3.unwrap();
         let x_line = line_starting(out.stdout(), &format!("    - {x_stored} (ID: 9, "));
-        assert!(x_line.contains("): running, in sync"), "{x_line}");
+        assert!(
+            x_line.contains("): running on xcp-test, in sync"),
+            "{x_line}"
+        );
         out.stdout_has("=== Unregistered VMs: 0 ===");
     } else {
         out.stdout_has("=== Unregistered VMs: 1 ===")
-            .stdout_has(&format!("  - {shown} ({x}): running\n"));
+            .stdout_has(&format!("  - {shown} ({x}): running on xcp-test\n"));
     }
     nothing_forged(env, &out);
 
@@ -539,7 +548,7 @@ fn battery(f: Forgery) {
         vec![
             strings(&["vm-shutdown", &format!("uuid={x}")]),
             set(&x, x_b),
-            strings(&["vm-start", &format!("uuid={x}")]),
+            strings(&["vm-start", &format!("uuid={x}"), &format!("on={HOST1}")]),
         ]
     );
     assert_eq!(env.power(&x), "running");
@@ -749,7 +758,7 @@ fn issue_10_a_name_with_map_separators_confuses_nothing() {
             "UUID: {x} | Name: {name} | halted | Not registered\n      device-model-args: -usb\n"
         ))
         .stdout_has(&format!(
-            "UUID: {z} | Name: {other} | running | Not registered\n      device-model-args: (none)\n"
+            "UUID: {z} | Name: {other} | running on xcp-test | Not registered\n      device-model-args: (none)\n"
         ))
         .stdout_lacks("manual vGPU device config");
     let doc = run(&env, &["--json", "scan-vms"]).code(0).json();
@@ -767,7 +776,7 @@ fn issue_10_a_name_with_map_separators_confuses_nothing() {
         .code(0)
         .quiet()
         .stdout_has(&format!("  - {name} ({x}): halted\n"))
-        .stdout_has(&format!("  - {other} ({z}): running\n"));
+        .stdout_has(&format!("  - {other} ({z}): running on xcp-test\n"));
     run(&env, &["adopt", "--all"])
         .code(0)
         .quiet()
@@ -827,12 +836,12 @@ fn issue_10_an_ansi_escape_in_a_name_is_printed_escaped() {
         .code(0)
         .quiet()
         .stdout_has(&format!(
-            "UUID: {x} | Name: {shown} | running | Not registered\n"
+            "UUID: {x} | Name: {shown} | running on xcp-test | Not registered\n"
         ));
     run(&env, &["status"])
         .code(0)
         .quiet()
-        .stdout_has(&format!("  - {shown} ({x}): running\n"));
+        .stdout_has(&format!("  - {shown} ({x}): running on xcp-test\n"));
     for cmd in ["scan-vms", "status", "check"] {
         let out = run(&env, &["--json", cmd]);
         out.code(0).quiet();
@@ -853,7 +862,7 @@ fn issue_10_an_ansi_escape_in_a_name_is_printed_escaped() {
         .quiet()
         .stdout_has(&format!("in sync:  {shown} ({x})\n"));
     run(&env, &["status"]).code(0).quiet().stdout_has(&format!(
-        "    - {shown} (ID: 9, Priority: medium): running, in sync"
+        "    - {shown} (ID: 9, Priority: medium): running on xcp-test, in sync"
     ));
     run(&env, &["show-vm", "--vm-uuid", &x])
         .code(0)
@@ -886,11 +895,11 @@ fn issue_10_a_carriage_return_ending_a_name_is_kept_and_shown_escaped() {
     assert_eq!(doc["unregistered"][0]["name_label"], "web01\r", "exact");
     assert_eq!(doc["unregistered"][0]["name"], "web01\\r", "escaped");
     run(&env, &["scan-vms"]).code(0).stdout_has(&format!(
-        "UUID: {x} | Name: web01\\r | running | Not registered\n"
+        "UUID: {x} | Name: web01\\r | running on xcp-test | Not registered\n"
     ));
     run(&env, &["status"])
         .code(0)
-        .stdout_has(&format!("  - web01\\r ({x}): running\n"));
+        .stdout_has(&format!("  - web01\\r ({x}): running on xcp-test\n"));
     let out = run(&env, &["register-vm", "--vm-uuid", &x, "--no-restart"]);
     out.code(0)
         .stdout_has("  Name: web01\\r\n")
@@ -913,7 +922,8 @@ fn issue_10_a_forged_name_stored_by_the_earlier_tool_is_printed_escaped() {
     let (x, y, g) = (x(), y(), uuid(9));
     env.registered(vm(&x, &name, "running", Some(X_ARGS)), 9, "A", 1);
     env.registered(vm(&y, "y-db", "halted", Some(Y_ARGS)), 7, "A", 2);
-    let gone = "gone\n    - y-db (ID: 7, Priority: high): running, in sync\u{1b}[2K".to_string();
+    let gone = "gone\n    - y-db (ID: 7, Priority: high): running on xcp-test, in sync\u{1b}[2K"
+        .to_string();
     env.seed(&[(10, &g, Some(&gone), "A", 0)]);
     env.clear_calls();
     forged_as_meant(&env, f);

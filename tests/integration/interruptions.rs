@@ -754,3 +754,26 @@ fn issue_11_a_shutdown_timing_out_without_stopping_changes_nothing() {
         env.calls()
     );
 }
+
+#[test]
+fn issue_14_recover_starts_the_vm_on_the_host_it_ran_on() {
+    let h1 = "5b8f0e3a-1c2d-4e5f-8a9b-0c1d2e3f4a01";
+    let h2 = "5b8f0e3a-1c2d-4e5f-8a9b-0c1d2e3f4a02";
+    let (env, u) = running_vm();
+    env.pool_hosts(&[(h1, "xcp-host-01"), (h2, "xcp-host-02")]);
+    env.host_vm_set(&u, "resident_on", serde_json::json!(h2));
+    // Killed while the args are written: the VM is halted, its change recorded with its host.
+    let step = killed_during(&env, &u, "vm-param-set", slow("vm-param-set", &u));
+    assert_eq!(step, "stopped");
+    assert_eq!(env.power(&u), "halted");
+    env.clear_calls();
+    env.run(&["recover"])
+        .code(0)
+        .stdout_has("was started again");
+    assert_eq!(env.resident_on(&u).as_deref(), Some(h2));
+    assert!(env.calls().contains(&vec![
+        "vm-start".to_string(),
+        format!("uuid={u}"),
+        format!("on={h2}")
+    ]));
+}

@@ -19,6 +19,7 @@ mod hook;
 mod hook_independence;
 mod interruptions;
 mod packaging;
+mod pool_hosts;
 mod power_and_pending;
 mod read_commands;
 mod reliability;

@@ -103,12 +103,12 @@ fn issue_10_restart_pending_is_shown_until_the_vm_restarts() {
     );
     assert_eq!(env.power(&u), "running");
 
-    env.run(&["status"])
-        .code(0)
-        .stdout_has("    - web (ID: 1, Priority: low): running, in sync, restart pending\n");
+    env.run(&["status"]).code(0).stdout_has(
+        "    - web (ID: 1, Priority: low): running on xcp-test, in sync, restart pending\n",
+    );
     env.run(&["scan-vms"])
         .code(0)
-        .stdout_has("| running | in sync | restart pending\n");
+        .stdout_has("| running on xcp-test | in sync | restart pending\n");
     env.run(&["show-vm", "--vm-uuid", &u])
         .code(0)
         .stdout_has("  Restart pending: yes (the VM still runs with its previous settings)\n");

@@ -178,6 +178,7 @@ fn bad_values(kind: &ValueKind) -> Vec<OsString> {
             text(""),
         ],
         ValueKind::Name => vec![text(""), text(&"n".repeat(256))],
+        ValueKind::Host => vec![text(""), text(&"h".repeat(256))],
         ValueKind::Text => vec![],
         ValueKind::Path => vec![text("relative/qemu"), text(""), text("$(touch MARKER)")],
         ValueKind::Int { min, max } => vec![
@@ -201,6 +202,7 @@ fn good_value(kind: &ValueKind) -> String {
         ValueKind::Uuid => uuid(1),
         ValueKind::VmId => "7".into(),
         ValueKind::Name => "web".into(),
+        ValueKind::Host => "this".into(),
         ValueKind::Text => "5".into(),
         ValueKind::Path => "/bin/true".into(),
         ValueKind::Int { min, .. } => min.to_string(),

@@ -4,7 +4,7 @@
 //! By name, a command does exactly what it does by uuid, after the lookup. Names with commas,
 //! quotes, spaces and shell metacharacters are plain values: nothing is ever executed.
 
-use crate::common::{uuid, vm, Env, Outcome};
+use crate::common::{uuid, vm, Env, Outcome, HOST1};
 
 /// W: registered (7, A, high), halted.
 const NAME: &str = "web, \"prod\" $(touch MARKER)";
@@ -289,7 +289,7 @@ fn listing() -> Vec<Vec<String>> {
         strings(&[
             "vm-list",
             "is-control-domain=false",
-            "params=uuid,name-label,power-state,platform",
+            "params=uuid,name-label,power-state,resident-on,platform",
         ]),
     ]
 }
@@ -365,7 +365,7 @@ fn issue_10_vm_name_set_pool_of_a_running_vm_asks_and_restarts_it() {
         vec![
             strings(&["vm-shutdown", &format!("uuid={r}")]),
             set(&r, args),
-            strings(&["vm-start", &format!("uuid={r}")]),
+            strings(&["vm-start", &format!("uuid={r}"), &format!("on={HOST1}")]),
         ]
     );
 }

@@ -1,7 +1,7 @@
 //! The commands that touch VMs, against the fake xe: output, exit status, database rows, the VM's
 //! platform map and power state, and the exact xe calls made.
 
-use crate::common::{uuid, vm, Env};
+use crate::common::{uuid, vm, Env, HOST1};
 
 /// The two calls that read one VM: its record (name, power state), then its args on their own.
 fn vm_read(uuid: &str) -> Vec<Vec<String>> {
@@ -10,7 +10,7 @@ fn vm_read(uuid: &str) -> Vec<Vec<String>> {
             "vm-list",
             &format!("uuid={uuid}"),
             "is-control-domain=false",
-            "params=uuid,name-label,power-state",
+            "params=uuid,name-label,power-state,resident-on",
         ]),
         strings(&[
             "vm-param-get",
@@ -33,9 +33,16 @@ fn listing() -> Vec<Vec<String>> {
         strings(&[
             "vm-list",
             "is-control-domain=false",
-            "params=uuid,name-label,power-state,platform",
+            "params=uuid,name-label,power-state,resident-on,platform",
         ]),
     ]
+}
+
+/// What scan-vms and status call: the checked listing and the pool's hosts.
+fn listing_and_hosts() -> Vec<Vec<String>> {
+    let mut calls = listing();
+    calls.push(strings(&["host-list", "params=uuid,name-label"]));
+    calls
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -434,14 +441,14 @@ fn scan_vms_groups_by_pool_and_name_and_compares_with_the_database() {
         "=== Pool A: 2 VMs ===",
         &format!("UUID: {a1} | Name: alpha | Pool: A | Priority: low (0) | VM ID: 1 | halted | differs: QEMU would refuse the device: priority=1 (only low, medium or high); pool_id=B (database: A)"),
         "      device-model-args: -device vgpu-stub,pool_id=B,priority=1,vm_id=1",
-        &format!("UUID: {a2} | Name: zeta | Pool: A | Priority: high (2) | VM ID: 2 | running | in sync"),
+        &format!("UUID: {a2} | Name: zeta | Pool: A | Priority: high (2) | VM ID: 2 | running on xcp-test | in sync"),
         "=== Pool B: 1 VMs ===",
         &format!("UUID: {b1} | Name: beta | Pool: B | Priority: medium (1) | VM ID: 3 | halted | differs: no device-model-args"),
         "      device-model-args: (none)",
-        "=== Registered but not on this host: 1 VMs ===",
+        "=== Registered but not in the pool: 1 VMs ===",
         &format!("UUID: {gone} | Name: gone | Pool: B | Priority: medium (1) | VM ID: 4 | missing from host"),
         "=== Unregistered VMs: 2 ===",
-        &format!("UUID: {manual} | Name: hand-made | running | manual vGPU device config"),
+        &format!("UUID: {manual} | Name: hand-made | running on xcp-test | manual vGPU device config"),
         &format!("UUID: {plain} | Name: plain | halted | Not registered"),
         "      device-model-args: -usb",
     ];
@@ -452,7 +459,7 @@ fn scan_vms_groups_by_pool_and_name_and_compares_with_the_database() {
             .unwrap_or_else(|| panic!("missing or out of order: {line}\n{text}"));
         at += found + line.len();
     }
-    assert_eq!(env.calls(), listing());
+    assert_eq!(env.calls(), listing_and_hosts());
 
     let json = env.run(&["--json", "scan-vms"]).code(0).json();
     assert_eq!(json["pools"]["A"][0]["name"], "alpha");
@@ -461,7 +468,7 @@ fn scan_vms_groups_by_pool_and_name_and_compares_with_the_database() {
 }
 
 #[test]
-fn scan_and_status_make_exactly_two_xe_calls_with_500_vms() {
+fn scan_and_status_make_exactly_three_xe_calls_with_500_vms() {
     let env = Env::new();
     let mut state = serde_json::json!({"vms": [], "faults": []});
     let mut rows = Vec::new();
@@ -497,13 +504,19 @@ fn scan_and_status_make_exactly_two_xe_calls_with_500_vms() {
         .stdout_has("=== Pool A: 200 VMs ===")
         .stdout_has("=== Unregistered VMs: 100 ===");
     assert_eq!(scan.stdout().matches("| in sync").count(), 400);
-    // As the README says: the checked listing, whatever the number of VMs.
-    assert_eq!(env.calls(), listing());
+    // As the README says: the checked listing and the hosts, whatever the number of VMs.
+    assert_eq!(env.calls(), listing_and_hosts());
     env.clear_calls();
     let status = env.run(&["status"]);
     status.code(0).stdout_has("=== Unregistered VMs: 100 ===");
-    assert_eq!(status.stdout().matches(": running, in sync").count(), 400);
-    assert_eq!(env.calls(), listing());
+    assert_eq!(
+        status
+            .stdout()
+            .matches(": running on xcp-test, in sync")
+            .count(),
+        400
+    );
+    assert_eq!(env.calls(), listing_and_hosts());
 }
 
 #[test]
@@ -524,7 +537,7 @@ fn status_shows_power_and_sync_state_and_works_without_xe() {
     env.host_vm(vm(&uuid(3), "loose", "halted", None));
     env.run(&["status"])
         .code(0)
-        .stdout_has("    - web (ID: 1, Priority: high): running, in sync\n")
+        .stdout_has("    - web (ID: 1, Priority: high): running on xcp-test, in sync\n")
         .stdout_has("    - db (ID: 2, Priority: low): not on this host, missing from host\n")
         .stdout_has(&format!(
             "=== Unregistered VMs: 1 ===\n  - loose ({}): halted",
@@ -544,7 +557,7 @@ fn dry_run_prints_the_exact_calls_and_changes_nothing() {
         .stdout_has(&format!("dry run: would run: xe vm-shutdown uuid={u}\n"))
         .stdout_has(&format!("dry run: would update vms: vm_uuid={u}, vm_id=3, vm_name=NULL, pool_id=B, priority=1 (medium)\n"))
         .stdout_has(&format!("dry run: would run: xe vm-param-set uuid={u} 'platform:device-model-args=-usb -device vgpu-stub,pool_id=B,priority=medium,vm_id=3'\n"))
-        .stdout_has(&format!("dry run: would run: xe vm-start uuid={u}\n"));
+        .stdout_has(&format!("dry run: would run: xe vm-start uuid={u} on={HOST1}\n"));
     assert_eq!(
         env.call_names(),
         vec!["vm-list", "vm-param-get"],

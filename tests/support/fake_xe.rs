@@ -2,14 +2,22 @@
 //! (see shared/XCP-NG.md), over VMs kept in a JSON state file.
 //!
 //! Environment:
-//! - `FAKE_XE_STATE`: the state file (required). `{"vms": [...], "faults": [...]}`; each VM:
-//!   `{"uuid", "name_label", "power_state", "platform": [[key, value], ...],
+//! - `FAKE_XE_STATE`: the state file (required). `{"vms": [...], "hosts": [...], "faults": [...]}`;
+//!   each VM: `{"uuid", "name_label", "power_state", "platform": [[key, value], ...],
+//!     "other_config": [[key, value], ...], "resident_on": host uuid, "affinity": host uuid,
 //!     "is_control_domain": false, "pv_drivers": true, "ignores_shutdown": false,
-//!     "boots": [device-model-args or null, ...]}`; each fault:
+//!     "boots": [device-model-args or null, ...]}`; each host: `{"uuid", "name_label",
+//!   "full": false}` (a full host refuses to start VMs; without "hosts" the pool is one host,
+//!   `xcp-test`, and a running VM without "resident_on" runs there); each fault:
 //!   `{"command": "vm-param-set", "uuid": "..." (optional), "stderr": "Error: ...", "once": true}`;
 //!   a fault may also slow the call down or make it answer late, as a real host does:
 //!   `"delay_ms": N` sleeps before the call acts, `"after_ms": N` after it acted (a timeout then
-//!   finds the change made); without `"stderr"` the call itself succeeds.
+//!   finds the change made); without `"stderr"` the call itself succeeds. A `vm-param-set` fault
+//!   with `"after_keys": N` applies the first N keys of the call and then fails, as xe does
+//!   (one call is not atomic).
+//! - `vm-start` without `on=` places the VM as the pool master does: its affinity host, else the
+//!   next host after the one it last ran on (so a test sees it move); `on=` (uuid or name-label)
+//!   starts it there or fails.
 //! - `FAKE_XE_LOG`: a file that gets one JSON array (the argv) per call.
 //! - `FAKE_XE_DELAY_MS`: sleep this long in every call (for benchmarks and slow-host tests).
 //! - `FAKE_XE_BUSY`: a file that exists while a call is waiting (its delay), removed 100 ms
@@ -164,6 +172,14 @@ fn dispatch(state: &mut Value, args: &[String]) -> (Reply, u64) {
     };
     let (params, minimal) = parse_args(&args[1..]);
     let fault = take_fault(state, command, param(&params, "uuid"));
+    if let (Some(keys), Some(text)) = (
+        fault.as_ref().and_then(|f| f["after_keys"].as_u64()),
+        fault.as_ref().and_then(|f| f["stderr"].as_str()),
+    ) {
+        // Sets the first keys, then fails: what xe does when a later key is refused.
+        let _ = vm_param_set(state, &params, Some(keys as usize));
+        return (err(format!("{text}\n")), 0);
+    }
     let after_ms = fault
         .as_ref()
         .and_then(|f| f["after_ms"].as_u64())
@@ -183,7 +199,8 @@ fn act(state: &mut Value, command: &str, params: &[(String, String)], minimal: b
     match command {
         "vm-list" => vm_list(state, params, minimal),
         "vm-param-get" => vm_param_get(state, params),
-        "vm-param-set" => vm_param_set(state, params),
+        "vm-param-set" => vm_param_set(state, params, None),
+        "host-list" => host_list(state, params, minimal),
         "vm-param-remove" => vm_param_remove(state, params),
         "vm-start" => vm_start(state, params),
         "vm-shutdown" => vm_shutdown(state, params),
@@ -211,8 +228,36 @@ fn vms(state: &mut Value) -> &mut Vec<Value> {
     state["vms"].as_array_mut().expect("vms array")
 }
 
+/// The pool's hosts (one, `xcp-test`, when the state names none).
+fn hosts(state: &Value) -> Vec<Value> {
+    match state["hosts"].as_array() {
+        Some(hosts) if !hosts.is_empty() => hosts.clone(),
+        _ => vec![json!({"uuid": DEFAULT_HOST, "name_label": "xcp-test"})],
+    }
+}
+
+/// The uuid of the pool's first host (where a running VM the state places nowhere runs).
+fn first_host(state: &Value) -> String {
+    hosts(state)[0]["uuid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The host of a pool without "hosts".
+const DEFAULT_HOST: &str = "c0ffee00-0000-4000-8000-000000000001";
+
+/// The host a VM runs on: what the state says, else the pool's first host for a running or
+/// paused VM; `None` for one that runs nowhere.
+fn resident_on(vm: &Value, first_host: &str) -> Option<String> {
+    if !matches!(vm["power_state"].as_str(), Some("running" | "paused")) {
+        return None;
+    }
+    Some(vm["resident_on"].as_str().unwrap_or(first_host).to_string())
+}
+
 /// The record's fields in record order: (name, access marker, value).
-fn fields(vm: &Value) -> Vec<(&'static str, &'static str, String)> {
+fn fields(vm: &Value, first_host: &str) -> Vec<(&'static str, &'static str, String)> {
     let s = |k: &str| vm[k].as_str().unwrap_or_default().to_string();
     vec![
         ("uuid", " RO", s("uuid")),
@@ -228,6 +273,12 @@ fn fields(vm: &Value) -> Vec<(&'static str, &'static str, String)> {
                 .to_string(),
         ),
         ("power-state", " RO", s("power_state")),
+        (
+            "resident-on",
+            " RO",
+            resident_on(vm, first_host).unwrap_or_else(|| "<not in database>".to_string()),
+        ),
+        ("other-config", "MRW", map_text(&vm["other_config"])),
         ("platform", "MRW", map_text(&vm["platform"])),
     ]
 }
@@ -250,19 +301,37 @@ fn map_text(map: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// The state's name of a map field (`platform`, `other-config` → `other_config`).
+fn map_field(name: &str) -> Option<&'static str> {
+    match name {
+        "platform" => Some("platform"),
+        "other-config" => Some("other_config"),
+        _ => None,
+    }
+}
+
 fn map_get(vm: &Value, key: &str) -> Option<String> {
-    vm["platform"]
+    map_get_in(vm, "platform", key)
+}
+
+fn map_get_in(vm: &Value, map: &str, key: &str) -> Option<String> {
+    vm[map]
         .as_array()?
         .iter()
         .find(|p| p[0] == key)
         .and_then(|p| p[1].as_str().map(str::to_string))
 }
 
-fn matches_filter(vm: &Value, key: &str, value: &str) -> Result<bool, String> {
-    if let Some(map_key) = key.strip_prefix("platform:") {
-        return Ok(map_get(vm, map_key).as_deref() == Some(value));
+fn matches_filter(vm: &Value, first_host: &str, key: &str, value: &str) -> Result<bool, String> {
+    if let Some((map, map_key)) = key.split_once(':') {
+        if let Some(field) = map_field(map) {
+            return Ok(map_get_in(vm, field, map_key).as_deref() == Some(value));
+        }
     }
-    match fields(vm).iter().find(|(name, _, _)| *name == key) {
+    match fields(vm, first_host)
+        .iter()
+        .find(|(name, _, _)| *name == key)
+    {
         Some((_, _, v)) => Ok(v == value),
         None => Err(format!("Error: Unknown field '{key}'\n")),
     }
@@ -271,15 +340,19 @@ fn matches_filter(vm: &Value, key: &str, value: &str) -> Result<bool, String> {
 fn vm_list(state: &mut Value, params: &[(String, String)], minimal: bool) -> Reply {
     let wanted: Vec<String> = match param(params, "params") {
         None => vec!["uuid".into(), "name-label".into(), "power-state".into()],
-        Some("all") => fields(&json!({})).iter().map(|f| f.0.to_string()).collect(),
+        Some("all") => fields(&json!({}), "")
+            .iter()
+            .map(|f| f.0.to_string())
+            .collect(),
         Some(list) => list.split(',').map(str::to_string).collect(),
     };
+    let first_host = first_host(state);
     let mut out = String::new();
     let mut firsts = Vec::new();
     for vm in vms(state).iter() {
         let mut keep = true;
         for (k, v) in params.iter().filter(|(k, _)| k != "params") {
-            match matches_filter(vm, k, v) {
+            match matches_filter(vm, &first_host, k, v) {
                 Ok(m) => keep &= m,
                 Err(e) => return err(e),
             }
@@ -287,7 +360,7 @@ fn vm_list(state: &mut Value, params: &[(String, String)], minimal: bool) -> Rep
         if !keep {
             continue;
         }
-        let record: Vec<_> = fields(vm)
+        let record: Vec<_> = fields(vm, &first_host)
             .into_iter()
             .filter(|f| wanted.iter().any(|w| w == f.0))
             .collect();
@@ -335,34 +408,41 @@ fn vm_param_get(state: &mut Value, params: &[(String, String)]) -> Reply {
     let Some(name) = param(params, "param-name") else {
         return err("Required parameter not found: param-name\n");
     };
+    let first_host = first_host(state);
     let Some(vm) = find(state, uuid) else {
         return invalid_uuid(uuid);
     };
-    match (name, param(params, "param-key")) {
-        ("platform", Some(key)) => match map_get(vm, key) {
+    match (map_field(name), param(params, "param-key")) {
+        (Some(map), Some(key)) => match map_get_in(vm, map, key) {
             Some(v) => ok(format!("{v}\n")),
             None => err(format!("Error: Key {key} not found in map\n")),
         },
-        (name, _) => match fields(vm).into_iter().find(|f| f.0 == name) {
+        (_, _) => match fields(vm, &first_host).into_iter().find(|f| f.0 == name) {
             Some((_, _, v)) => ok(format!("{v}\n")),
             None => err(format!("Error: Unknown field '{name}'\n")),
         },
     }
 }
 
-fn vm_param_set(state: &mut Value, params: &[(String, String)]) -> Reply {
+/// Sets each `k=v` in turn (at most `limit` of them: a fault stops it half-way, as a refused
+/// later key leaves the earlier ones set).
+fn vm_param_set(state: &mut Value, params: &[(String, String)], limit: Option<usize>) -> Reply {
     let Some(uuid) = param(params, "uuid") else {
         return err("Required parameter not found: uuid\n");
     };
     let Some(vm) = find(state, uuid) else {
         return invalid_uuid(uuid);
     };
-    for (k, v) in params.iter().filter(|(k, _)| k != "uuid") {
-        if let Some(key) = k.strip_prefix("platform:") {
-            if !vm["platform"].is_array() {
-                vm["platform"] = json!([]);
+    let keys = params.iter().filter(|(k, _)| k != "uuid");
+    for (k, v) in keys.take(limit.unwrap_or(usize::MAX)) {
+        let in_map = k
+            .split_once(':')
+            .and_then(|(map, key)| Some((map_field(map)?, key)));
+        if let Some((field, key)) = in_map {
+            if !vm[field].is_array() {
+                vm[field] = json!([]);
             }
-            let map = vm["platform"].as_array_mut().expect("platform");
+            let map = vm[field].as_array_mut().expect("map");
             map.retain(|p| p[0] != key);
             map.insert(0, json!([key, v])); // a key just set comes first
         } else if k == "name-label" {
@@ -379,10 +459,14 @@ fn vm_param_remove(state: &mut Value, params: &[(String, String)]) -> Reply {
         return err("Required parameter not found: uuid\n");
     };
     let key = param(params, "param-key").unwrap_or_default().to_string();
+    let name = param(params, "param-name").unwrap_or_default();
+    let Some(field) = map_field(name) else {
+        return err(format!("Error: Unknown field '{name}'\n"));
+    };
     let Some(vm) = find(state, uuid) else {
         return invalid_uuid(uuid);
     };
-    let Some(map) = vm["platform"].as_array_mut() else {
+    let Some(map) = vm[field].as_array_mut() else {
         return err(format!("Error: Key {key} is not in map\n"));
     };
     let before = map.len();
@@ -411,6 +495,7 @@ fn selected<'a>(state: &'a mut Value, params: &[(String, String)]) -> Result<&'a
 }
 
 fn vm_start(state: &mut Value, params: &[(String, String)]) -> Reply {
+    let hosts = hosts(state);
     let vm = match selected(state, params) {
         Ok(vm) => vm,
         Err(reply) => return reply,
@@ -418,8 +503,39 @@ fn vm_start(state: &mut Value, params: &[(String, String)]) -> Reply {
     if vm["power_state"] != "halted" {
         return power_state_error(vm, "halted");
     }
+    let host = match param(params, "on") {
+        // On the host asked for, or not at all.
+        Some(on) => match hosts
+            .iter()
+            .find(|h| h["uuid"] == on || h["name_label"] == on)
+        {
+            Some(h) => h.clone(),
+            None => {
+                return err(format!(
+                    "The uuid you supplied was invalid.\ntype: host\nuuid: {on}\n"
+                ))
+            }
+        },
+        // The master's choice: the affinity host, else the one after where it last ran.
+        None => {
+            let affinity = hosts.iter().find(|h| h["uuid"] == vm["affinity"]);
+            let last = hosts.iter().position(|h| h["uuid"] == vm["last_host"]);
+            match (affinity, last) {
+                (Some(h), _) => h.clone(),
+                (None, Some(i)) => hosts[(i + 1) % hosts.len()].clone(),
+                (None, None) => hosts[0].clone(),
+            }
+        }
+    };
+    if host["full"].as_bool().unwrap_or(false) {
+        return err(
+            "The host does not have enough free memory to start the VM.\nneeded: 4294967296\navailable: 1073741824\n",
+        );
+    }
     let args = map_get(vm, "device-model-args");
     vm["power_state"] = json!("running");
+    vm["resident_on"] = host["uuid"].clone();
+    vm["last_host"] = host["uuid"].clone();
     if !vm["boots"].is_array() {
         vm["boots"] = json!([]);
     }
@@ -429,6 +545,7 @@ fn vm_start(state: &mut Value, params: &[(String, String)]) -> Reply {
 
 fn vm_shutdown(state: &mut Value, params: &[(String, String)]) -> Reply {
     let force = param(params, "force") == Some("true");
+    let first = first_host(state);
     let vm = match selected(state, params) {
         Ok(vm) => vm,
         Err(reply) => return reply,
@@ -453,6 +570,56 @@ fn vm_shutdown(state: &mut Value, params: &[(String, String)]) -> Reply {
             return err("VM didn't acknowledge the need to shutdown.\n");
         }
     }
+    if let Some(host) = resident_on(vm, &first) {
+        vm["last_host"] = json!(host);
+    }
     vm["power_state"] = json!("halted");
+    if let Some(map) = vm.as_object_mut() {
+        map.remove("resident_on");
+    }
     ok("")
+}
+
+/// `host-list`: the pool's hosts, as records (`params=uuid,name-label`) or `--minimal` uuids.
+fn host_list(state: &mut Value, params: &[(String, String)], minimal: bool) -> Reply {
+    let wanted: Vec<&str> = match param(params, "params") {
+        None | Some("all") => vec!["uuid", "name-label"],
+        Some(list) => list.split(',').collect(),
+    };
+    let hosts = hosts(state);
+    if minimal {
+        let uuids: Vec<String> = hosts
+            .iter()
+            .map(|h| h["uuid"].as_str().unwrap_or_default().replace(',', "\\,"))
+            .collect();
+        return ok(format!("{}\n", uuids.join(",")));
+    }
+    let mut out = String::new();
+    for host in &hosts {
+        let record: Vec<(String, String)> =
+            [("uuid", " RO", "uuid"), ("name-label", " RW", "name_label")]
+                .iter()
+                .filter(|(n, _, _)| wanted.contains(n))
+                .map(|(n, m, k)| {
+                    (
+                        format!("{n} ({m})"),
+                        host[*k].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+        let width = 4 + record
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (i, (key, value)) in record.iter().enumerate() {
+            if i == 0 {
+                out.push_str(&format!("{key:<width$}: {value}\n"));
+            } else {
+                out.push_str(&format!("{key:>width$}: {value}\n"));
+            }
+        }
+        out.push_str("\n\n");
+    }
+    ok(out)
 }

@@ -46,6 +46,10 @@ pub fn fake_xe() -> PathBuf {
     assert_cmd::cargo::cargo_bin("fake-xe")
 }
 
+/// The fake pool's host when a test names none (the fake xe's default): running VMs run there,
+/// and a VM restarted by a change is started there again (`on=`).
+pub const HOST1: &str = "c0ffee00-0000-4000-8000-000000000001";
+
 /// A uuid for test VM number `n`.
 pub fn uuid(n: u32) -> String {
     format!("7d5a8c3e-92f1-4b6a-b0c2-{n:012x}")
@@ -79,7 +83,12 @@ impl Env {
         cmd.args(args)
             .env("VGPU_DB", &self.db)
             .env("VGPU_SCRIPTS", &self.scripts)
-            .env_remove("VGPU_XE_TIMEOUT");
+            .env_remove("VGPU_XE_TIMEOUT")
+            // Which host of the pool this is: the test's own file, when it writes one.
+            .env(
+                "VGPU_INVENTORY",
+                self.dir.path().join("xensource-inventory"),
+            );
         if self.xe_state.exists() {
             cmd.env("VGPU_XE", fake_xe())
                 .env("FAKE_XE_STATE", &self.xe_state)
@@ -142,6 +151,50 @@ impl Env {
         self
     }
 
+    /// Makes the fake pool these hosts (uuid, name-label), this dom0 being the first (its
+    /// inventory says so).
+    pub fn pool_hosts(&self, hosts: &[(&str, &str)]) {
+        let mut state = self.host();
+        state["hosts"] = hosts
+            .iter()
+            .map(|(uuid, name)| serde_json::json!({"uuid": uuid, "name_label": name}))
+            .collect();
+        self.save_host(&state);
+        std::fs::write(
+            self.dir.path().join("xensource-inventory"),
+            format!(
+                "PRIMARY_DISK='/dev/sda'\nINSTALLATION_UUID='{}'\n",
+                hosts[0].0
+            ),
+        )
+        .expect("inventory");
+    }
+
+    /// Changes one attribute of a fake pool host (`full`, `name_label`).
+    pub fn pool_host_set(&self, uuid: &str, key: &str, value: serde_json::Value) {
+        let mut state = self.host();
+        for host in state["hosts"].as_array_mut().expect("hosts") {
+            if host["uuid"] == uuid {
+                host[key] = value.clone();
+            }
+        }
+        self.save_host(&state);
+    }
+
+    /// The host a fake VM runs on (`None`: it runs nowhere).
+    pub fn resident_on(&self, uuid: &str) -> Option<String> {
+        let state = self.host();
+        let vm = state["vms"]
+            .as_array()?
+            .iter()
+            .find(|v| v["uuid"] == uuid)?
+            .clone();
+        if vm["power_state"] != "running" && vm["power_state"] != "paused" {
+            return None;
+        }
+        Some(vm["resident_on"].as_str().unwrap_or(HOST1).to_string())
+    }
+
     /// A VM that is both on the fake host and registered (its name stored), in `pool` with
     /// priority level `priority` and `vm_id`.
     pub fn registered(&self, vm: HostVm<'_>, vm_id: i64, pool: &str, priority: i64) {
@@ -150,7 +203,7 @@ impl Env {
         self.seed(&[(vm_id, &uuid, Some(&name), pool, priority)]);
     }
 
-    /// Changes one attribute of a fake host VM (`pv_drivers`, `ignores_shutdown`, ...).
+    /// Changes one attribute of a fake VM (`pv_drivers`, `ignores_shutdown`, `resident_on`...).
     pub fn host_vm_set(&self, uuid: &str, key: &str, value: serde_json::Value) {
         let mut state = self.host();
         for vm in state["vms"].as_array_mut().unwrap() {

@@ -1,0 +1,150 @@
+//! Issue 14, a pool of hosts: `xe vm-list` shows every VM of the pool, each resident on one host.
+//! A VM stopped for a change is started again on the host it ran on (`vm-start on=`), never where
+//! the pool master would place it; `status` and `scan-vms` say where each VM runs, mark this host,
+//! and `--host` shows one host's VMs.
+
+use crate::common::{uuid, vm, Env};
+
+const H1: &str = "5b8f0e3a-1c2d-4e5f-8a9b-0c1d2e3f4a01";
+const H2: &str = "5b8f0e3a-1c2d-4e5f-8a9b-0c1d2e3f4a02";
+
+/// A pool of two hosts (this dom0 is H1) with a registered VM running on H2.
+fn pool_with_vm_on_h2() -> (Env, String) {
+    let env = Env::new();
+    let u = uuid(1);
+    env.registered(
+        vm(
+            &u,
+            "render-01",
+            "running",
+            Some("-device vgpu-stub,pool_id=A,priority=medium,vm_id=1"),
+        ),
+        1,
+        "A",
+        1,
+    );
+    env.pool_hosts(&[(H1, "xcp-host-01"), (H2, "xcp-host-02")]);
+    env.host_vm_set(&u, "resident_on", serde_json::json!(H2));
+    (env, u)
+}
+
+#[test]
+fn issue_14_a_changed_vm_is_started_again_on_the_host_it_ran_on() {
+    let (env, u) = pool_with_vm_on_h2();
+    env.run(&["--yes", "set-pool", "--vm-uuid", &u, "--pool=B"])
+        .code(0)
+        .stdout_has("VM configuration updated successfully.");
+    assert_eq!(env.resident_on(&u).as_deref(), Some(H2));
+    let starts: Vec<Vec<String>> = env
+        .calls()
+        .into_iter()
+        .filter(|c| c[0] == "vm-start")
+        .collect();
+    assert_eq!(
+        starts,
+        vec![vec![
+            "vm-start".to_string(),
+            format!("uuid={u}"),
+            format!("on={H2}")
+        ]]
+    );
+
+    // Where the pool master would have put it: a plain start after a stop moves it (the
+    // fake places a VM on the host after the one it last ran on, as a busy pool may).
+    let moved = env.file(
+        "plain-restart.rhai",
+        &format!("xe::shutdown(\"{u}\");\nxe::start(\"{u}\");\n"),
+    );
+    env.run(&["run", moved.to_str().unwrap()]).code(0);
+    assert_eq!(
+        env.resident_on(&u).as_deref(),
+        Some(H1),
+        "without on= the VM moves"
+    );
+}
+
+#[test]
+fn issue_14_a_host_that_cannot_take_the_vm_is_said_and_it_is_not_started_elsewhere() {
+    let (env, u) = pool_with_vm_on_h2();
+    env.pool_host_set(H2, "full", serde_json::json!(true));
+    let out = env.run(&["--yes", "set-priority", "--vm-uuid", &u, "--priority=high"]);
+    out.code(1)
+        .one_error_line()
+        .stderr_has("step 'start the VM' failed: xe vm-start failed: The host does not have enough free memory to start the VM. The change is saved")
+        .stderr_has("is halted and was not started on another host")
+        .stderr_has(&format!("'xe vm-start uuid={u} on={H2}'"));
+    assert_eq!(env.power(&u), "halted");
+    assert_eq!(env.resident_on(&u), None);
+    // The change itself is saved: row and args agree.
+    assert_eq!(env.row(&u).map(|r| r.2), Some(2));
+    assert_eq!(
+        env.args(&u).as_deref(),
+        Some("-device vgpu-stub,pool_id=A,priority=high,vm_id=1")
+    );
+    assert!(env
+        .calls()
+        .iter()
+        .filter(|c| c[0] == "vm-start")
+        .all(|c| c.contains(&format!("on={H2}"))));
+}
+
+#[test]
+fn issue_14_status_and_scan_vms_say_where_each_vm_runs_in_three_xe_calls() {
+    let (env, u) = pool_with_vm_on_h2();
+    let here = uuid(2);
+    env.registered(
+        vm(
+            &here,
+            "cad-01",
+            "running",
+            Some("-device vgpu-stub,pool_id=B,priority=high,vm_id=2"),
+        ),
+        2,
+        "B",
+        2,
+    );
+    env.host_vm_set(&here, "resident_on", serde_json::json!(H1));
+    env.host_vm(vm(&uuid(3), "web-01", "halted", None));
+    env.clear_calls();
+
+    let status = env.run(&["status"]);
+    status
+        .code(0)
+        .stdout_has("    - render-01 (ID: 1, Priority: medium): running on xcp-host-02, in sync\n")
+        .stdout_has(
+            "    - cad-01 (ID: 2, Priority: high): running on xcp-host-01 (this host), in sync\n",
+        )
+        .stdout_has(&format!("  - web-01 ({}): halted\n", uuid(3)));
+    assert_eq!(env.call_names(), ["vm-list", "vm-list", "host-list"]);
+    env.clear_calls();
+
+    env.run(&["scan-vms"])
+        .code(0)
+        .stdout_has("VM ID: 1 | running on xcp-host-02 | in sync\n")
+        .stdout_has("VM ID: 2 | running on xcp-host-01 (this host) | in sync\n");
+    assert_eq!(env.call_names(), ["vm-list", "vm-list", "host-list"]);
+
+    // One host's VMs: by name, by uuid, or "this".
+    for (wanted, shown, hidden) in [
+        ("xcp-host-02", "render-01", "cad-01"),
+        (H2, "render-01", "cad-01"),
+        ("this", "cad-01", "render-01"),
+    ] {
+        let out = env.run(&["scan-vms", "--host", wanted]);
+        out.code(0)
+            .stdout_has(&format!("Name: {shown} "))
+            .stdout_lacks(&format!("Name: {hidden} "));
+        let out = env.run(&["status", "--host", wanted]);
+        out.code(0)
+            .stdout_has(&format!("- {shown} ("))
+            .stdout_lacks(&format!("- {hidden} ("));
+    }
+    let json = env.run(&["--json", "status"]).json();
+    assert_eq!(json["host"]["states"][&u]["resident_on"], H2);
+
+    // A host the pool does not have: exit 2, one line naming the hosts; nothing else printed.
+    env.run(&["scan-vms", "--host", "xcp-host-09"])
+        .code(2)
+        .one_error_line()
+        .stderr_has("no host of the pool is named 'xcp-host-09'; the hosts: xcp-host-01 (this host), xcp-host-02");
+}
