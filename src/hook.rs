@@ -67,6 +67,7 @@ pub fn run(config: HostConfig, name: &str, args: &[String]) -> HookExit {
     // The database is opened once, by the host, and read for the policy first.
     let xe_timeout = config.xe_timeout;
     let host = Host::new(config);
+    host.context().set_command_name(&format!("hook {name}"));
     let (policy, limit) = match read_settings(&host) {
         Ok(settings) => settings,
         Err(e) => {

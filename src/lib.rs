@@ -23,6 +23,7 @@ pub mod inventory;
 pub mod memory;
 pub mod model;
 pub mod options;
+pub mod origin;
 pub mod output;
 pub mod process;
 pub mod qemu;

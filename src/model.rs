@@ -50,6 +50,11 @@ pub enum ModelError {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A time that is not `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or `YYYY-MM-DD HH:MM:SS`.
+    #[error(
+        "invalid time '{0}': expected YYYY-MM-DD, YYYY-MM-DD HH:MM or YYYY-MM-DD HH:MM:SS (UTC)"
+    )]
+    Since(String),
     /// A host of the pool named in a way no host can be.
     #[error(
         "invalid host '{0}': expected a host's name-label (1 to 255 characters, no control \
@@ -124,6 +129,7 @@ deserialize_by_parse!(Priority, Priority::parse);
 deserialize_by_parse!(VmUuid, VmUuid::parse);
 deserialize_by_parse!(VmId, VmId::parse);
 deserialize_by_parse!(VmName, VmName::parse);
+deserialize_by_parse!(Since, Since::parse);
 
 /// A vGPU pool: A or B.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -306,6 +312,52 @@ impl VmId {
 impl fmt::Display for VmId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// A point in time to read the history from: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or
+/// `YYYY-MM-DD HH:MM:SS` (UTC, as the database stores times; `T` may stand for the space).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since(String);
+
+impl Since {
+    /// Parses a time, checking each part's range; kept as `YYYY-MM-DD HH:MM:SS`.
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        let bad = || ModelError::Since(shown(input));
+        let text = input.trim().replacen('T', " ", 1);
+        let (date, time) = text.split_once(' ').unwrap_or((&text, "00:00:00"));
+        let number = |part: &str, len: usize, range: std::ops::RangeInclusive<u32>| {
+            (part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| part.parse::<u32>().ok())
+                .flatten()
+                .filter(|n| range.contains(n))
+        };
+        let d: Vec<&str> = date.split('-').collect();
+        let t: Vec<&str> = time.split(':').collect();
+        let ok = d.len() == 3
+            && number(d[0], 4, 1970..=9999).is_some()
+            && number(d[1], 2, 1..=12).is_some()
+            && number(d[2], 2, 1..=31).is_some()
+            && (t.len() == 2 || t.len() == 3)
+            && number(t[0], 2, 0..=23).is_some()
+            && number(t[1], 2, 0..=59).is_some()
+            && (t.len() == 2 || number(t[2], 2, 0..=59).is_some());
+        if !ok {
+            return Err(bad());
+        }
+        let seconds = if t.len() == 3 { t[2] } else { "00" };
+        Ok(Since(format!("{date} {}:{}:{seconds}", t[0], t[1])))
+    }
+
+    /// The time as the database compares it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Since {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

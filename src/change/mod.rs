@@ -196,7 +196,22 @@ pub fn run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
         label: &change.label,
         entry: &entry,
     };
-    runner.apply()?;
+    if let Err(failure) = runner.apply() {
+        // The audit trail says how it ended. (A change saved before a later step failed, such
+        // as the start, has its own "done" row from that save.)
+        let outcome = match failure.status {
+            Status::Interrupted(_) => "interrupted",
+            _ => "failed",
+        };
+        let _ = io.store.history_failed(
+            &entry.command,
+            uuid,
+            entry.row_before.as_ref(),
+            entry.row_after.as_ref(),
+            &format!("{outcome}: {}", failure.message),
+        );
+        return Err(failure);
+    }
     Ok(io.store.vm(uuid)?)
 }
 
@@ -354,11 +369,7 @@ impl Runner<'_> {
             }
             self.step("args written");
         }
-        if let Err(e) =
-            self.io
-                .store
-                .journal_save(self.uuid, entry.row_after.as_ref(), entry.pending)
-        {
+        if let Err(e) = self.io.store.journal_save(entry, "done") {
             let undone = if args_changed {
                 self.write_args(&entry.args_before)
             } else {

@@ -35,7 +35,7 @@ pub fn recover(entry: &JournalEntry, io: &Io, starting: bool) -> Result<String, 
             done.push("it had been applied completely".to_string());
         } else {
             io.store
-                .journal_save(uuid, entry.row_after.as_ref(), entry.pending)?;
+                .journal_save(entry, "recovered: completed after the run was interrupted")?;
             done.push("completed: the database now matches the VM's new device-model-args".into());
         }
     } else if args_now == entry.args_before {

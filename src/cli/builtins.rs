@@ -36,6 +36,8 @@ pub fn run_file(config: HostConfig, matches: &ArgMatches) -> Result<(), Failure>
     let mut config = config;
     config.create_db = !config.dry_run;
     let host = Host::new(config);
+    host.context()
+        .set_command_name(&format!("run {}", path.display()));
     let result = host.run_script(&script, args);
     host.finish();
     result

@@ -136,6 +136,7 @@ impl Context {
             return Ok(store.clone());
         }
         let store = Rc::new(Store::open(&self.config.db_path, create)?);
+        store.set_origin(self.origin());
         if store.migration().adopted_legacy {
             eprintln!(
                 "note: adopted the database of the earlier vgpu-admin at {} (schema version {} -> {}); every row was kept",
@@ -242,9 +243,21 @@ impl Context {
             .unwrap_or_else(|| "script".to_string())
     }
 
-    /// Names the command being run.
+    /// Names the command being run (also in the history rows it writes).
     pub fn set_command_name(&self, name: &str) {
         *self.command.borrow_mut() = Some(name.to_string());
+        if let Some(store) = self.store.borrow().as_ref() {
+            store.set_origin(self.origin());
+        }
+    }
+
+    /// The command, user and host the history rows of this run name.
+    fn origin(&self) -> crate::store::Origin {
+        crate::store::Origin {
+            command: self.command_name(),
+            user: crate::origin::user(),
+            host: crate::origin::host(),
+        }
     }
 
     /// Releases VM `uuid`'s lock.

@@ -19,7 +19,7 @@ pub fn pool_map(p: &PoolRecord) -> Map {
 }
 
 /// A record as a map, through its `Serialize` (the one list of its fields).
-fn to_map(record: &impl serde::Serialize) -> Map {
+pub fn to_map(record: &impl serde::Serialize) -> Map {
     rhai::serde::to_dynamic(record)
         .ok()
         .and_then(|d| d.try_cast::<Map>())

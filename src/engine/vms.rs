@@ -211,6 +211,29 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         preview_update_with(ctx, uuid, &changes, &held_ids(&held)?)
     });
     host_fn!(api, ctx, "vms",
+    /// The audit trail, oldest first: every change to a VM's configuration as maps `#{id, at,
+    /// command, vm_uuid, before, after, outcome, user, host}` (`before`/`after`: `#{vm_id,
+    /// vm_name, pool_id, priority}` with the priority level, or `()` when not registered).
+    /// `filter`: `#{vm_uuid: "...", since: "YYYY-MM-DD[ HH:MM[:SS]]"}` (either key may be left
+    /// out; UTC).
+    fn history(ctx, filter: Map) -> Rr<rhai::Array> {
+        let filter: crate::store::HistoryFilter = from_map(&filter, "history filter")?;
+        let rows = ctx.store_for_script()?.history(&filter).map_err(HostError::store)?;
+        Ok(rows.iter().map(|r| Dynamic::from_map(super::values::to_map(r))).collect())
+    });
+    host_fn!(api, ctx, "vms",
+    /// Writes one history row for VM `uuid` with `outcome` (its configuration, unchanged in the
+    /// database, as before and after): for a change to the VM's args alone, such as the startup
+    /// hook's repair. Under `--dry-run` it only says so.
+    fn record(ctx, uuid: &str, outcome: &str) -> Rr<()> {
+        let uuid = super::uuid_arg(uuid)?;
+        if ctx.config.dry_run {
+            ctx.dry_run_note(&format!("record in the history: VM {uuid}: {outcome}"));
+            return Ok(());
+        }
+        ctx.store_for_script_write()?.history_note(uuid.as_str(), outcome).map_err(HostError::store)
+    });
+    host_fn!(api, ctx, "vms",
     /// Marks a registered VM as running with its previous settings until it is restarted
     /// (`pending = true`, shown as "restart pending"), or clears the mark. Under `--dry-run`
     /// it only says so.

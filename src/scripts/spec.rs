@@ -13,13 +13,13 @@
 //! //! @example vgpu-admin list-vms --pool=A   An example for --help (the command line as typed)
 //! ```
 //!
-//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `host`, `text`, `path`, `int LO..HI`, or a
+//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `host`, `time`, `text`, `path`, `int LO..HI`, or a
 //! list of choices like `<warn|enforce>`; `default=VALUE` (checked like a given value) is shown
 //! in `--help` and handed to the script when the option is not given. The host checks every
 //! value by its kind, and the groups, before the script runs; completion offers the values of a
 //! closed kind.
 
-use crate::model::{HostRef, ModelError, Pool, Priority, VmId, VmName, VmUuid};
+use crate::model::{HostRef, ModelError, Pool, Priority, Since, VmId, VmName, VmUuid};
 
 /// What kind of value an option takes; the host validates it before the script runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,8 @@ pub enum ValueKind {
     Name,
     /// A host of the pool: `this`, its uuid or its name-label.
     Host,
+    /// A time (UTC): `YYYY-MM-DD[ HH:MM[:SS]]`; the script gets `YYYY-MM-DD HH:MM:SS`.
+    Time,
     /// Any text without control characters.
     Text,
     /// An absolute file path (no control characters): what the host runs or reads is never
@@ -72,6 +74,7 @@ impl ValueKind {
             "vm-id" => ValueKind::VmId,
             "name" => ValueKind::Name,
             "host" => ValueKind::Host,
+            "time" => ValueKind::Time,
             "text" => ValueKind::Text,
             "path" => ValueKind::Path,
             range if range.starts_with("int ") => {
@@ -101,6 +104,7 @@ impl ValueKind {
             ValueKind::VmId => "id".into(),
             ValueKind::Name => "name".into(),
             ValueKind::Host => "host".into(),
+            ValueKind::Time => "time".into(),
             ValueKind::Text => "text".into(),
             ValueKind::Path => "path".into(),
             ValueKind::Int { min, max } => format!("{min}..{max}"),
@@ -128,6 +132,7 @@ impl ValueKind {
             ValueKind::Uuid => model(VmUuid::parse(input).map(|u| u.to_string())),
             ValueKind::Name => model(VmName::parse(input).map(|n| n.to_string())),
             ValueKind::Host => model(HostRef::parse(input).map(|h| h.to_string())),
+            ValueKind::Time => model(Since::parse(input).map(|t| t.to_string())),
             ValueKind::VmId => VmId::parse(input)
                 .map(|id| OptionValue::Int(id.get()))
                 .map_err(|e| e.to_string()),

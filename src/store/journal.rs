@@ -235,15 +235,22 @@ impl Store {
         tx.commit().map_err(|e| self.classify(e))
     }
 
-    /// Sets the VM's row to `row` (`None`: deletes it) and its pending-restart mark to
-    /// `pending` (`None`: kept), and records the step `saved`: one transaction.
-    pub fn journal_save(
-        &self,
-        uuid: &str,
-        row: Option<&RowValues>,
-        pending: Option<bool>,
-    ) -> Result<(), StoreError> {
+    /// Saves `entry`'s change: the VM's row becomes its `row_after` (`None`: deleted), its
+    /// pending-restart mark its `pending` (`None`: kept), the step `saved`, and one history row
+    /// says `outcome`: one transaction.
+    pub fn journal_save(&self, entry: &Entry, outcome: &str) -> Result<(), StoreError> {
+        let uuid = entry.vm_uuid.as_str();
+        let row = entry.row_after.as_ref();
+        let pending = entry.pending;
         let tx = self.write_tx("saving a change")?;
+        // The audit trail, in the same transaction as the change it records.
+        self.history_insert(
+            Some(&entry.command),
+            uuid,
+            entry.row_before.as_ref(),
+            row,
+            outcome,
+        )?;
         let exists = self.vm(uuid)?.is_some();
         let vm_id = row.map_or(0, |r| r.vm_id);
         let result = match (row, exists) {

@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_start_on.sql",
         sql: include_str!("../../migrations/0006_start_on.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_history.sql",
+        sql: include_str!("../../migrations/0007_history.sql"),
+    },
 ];
 
 /// The schema version this build writes.
@@ -108,6 +113,7 @@ const OUR_TABLES: &[&str] = &[
     "settings",
     "restart_pending",
     "change_journal",
+    "history",
 ];
 
 /// The columns `vms` must have for vgpu-admin to use it (other columns, such as the GPU

@@ -4,10 +4,12 @@
 //! use and migrated in place. Rows the earlier tool let in although they are invalid are read
 //! leniently and reported through [`VmRecord::problem`], never by failing.
 
+mod history;
 mod journal;
 mod migrations;
 mod records;
 
+pub use history::{HistoryFilter, HistoryRecord, Origin};
 pub use journal::{Entry as JournalEntry, Op, RowValues};
 pub use migrations::{latest_version, MigrationReport, MIGRATIONS};
 pub use records::{PoolRecord, VmRecord};
@@ -215,6 +217,10 @@ pub struct Store {
     has_journal: bool,
     /// The journal records where a restarted VM is started (schema 6).
     has_start_on: bool,
+    /// The database has the `history` table (schema 7).
+    has_history: bool,
+    /// What the history rows written through this store name.
+    origin: std::cell::RefCell<Origin>,
     /// The schema version is newer than ours: reads only.
     newer: Option<i64>,
 }
@@ -268,6 +274,8 @@ impl Store {
             has_pending: false,
             has_journal: false,
             has_start_on: false,
+            has_history: false,
+            origin: std::cell::RefCell::new(Origin::default()),
             newer: None,
         };
         store.configure()?;
@@ -275,6 +283,8 @@ impl Store {
             migrations::has_table(&store.conn, "restart_pending").map_err(|e| store.classify(e))?;
         store.has_journal =
             migrations::has_table(&store.conn, "change_journal").map_err(|e| store.classify(e))?;
+        store.has_history =
+            migrations::has_table(&store.conn, "history").map_err(|e| store.classify(e))?;
         store.has_start_on = store.has_journal
             && migrations::has_column(&store.conn, "change_journal", "start_on")
                 .map_err(|e| store.classify(e))?;
@@ -644,6 +654,13 @@ impl Store {
                 ])
             })
             .map_err(|e| self.constraint_error(e, row.vm_id, &row.vm_uuid))?;
+        self.history_insert(
+            None,
+            &row.vm_uuid,
+            None,
+            Some(&RowValues::from(&row)),
+            "done",
+        )?;
         tx.commit().map_err(|e| self.classify(e))?;
         self.vm(vm.uuid.as_str())?
             .ok_or_else(|| StoreError::NotRegistered(vm.uuid.to_string()))
@@ -677,10 +694,17 @@ impl Store {
                 ],
             )
             .map_err(|e| self.constraint_error(e, changes.vm_id.map_or(0, VmId::get), uuid))?;
-        tx.commit().map_err(|e| self.classify(e))?;
         let after = self
             .vm(uuid)?
             .ok_or_else(|| StoreError::NotRegistered(uuid.to_string()))?;
+        self.history_insert(
+            None,
+            uuid,
+            Some(&RowValues::from(&before)),
+            Some(&RowValues::from(&after)),
+            "done",
+        )?;
+        tx.commit().map_err(|e| self.classify(e))?;
         Ok((before, after))
     }
 
@@ -693,6 +717,7 @@ impl Store {
         tx.conn
             .execute("DELETE FROM vms WHERE vm_uuid = ?1", [uuid])
             .map_err(|e| self.classify(e))?;
+        self.history_insert(None, uuid, Some(&RowValues::from(&before)), None, "done")?;
         if self.has_pending {
             tx.conn
                 .execute("DELETE FROM restart_pending WHERE vm_uuid = ?1", [uuid])

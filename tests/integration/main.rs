@@ -15,6 +15,7 @@ mod docs;
 mod error_catalog;
 mod faults;
 mod forged_names;
+mod history;
 mod hook;
 mod hook_independence;
 mod interruptions;

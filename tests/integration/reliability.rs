@@ -179,6 +179,12 @@ fn bad_values(kind: &ValueKind) -> Vec<OsString> {
         ],
         ValueKind::Name => vec![text(""), text(&"n".repeat(256))],
         ValueKind::Host => vec![text(""), text(&"h".repeat(256))],
+        ValueKind::Time => vec![
+            text("yesterday"),
+            text("2026-13-01"),
+            text("2026-11-24 25:00"),
+            text(""),
+        ],
         ValueKind::Text => vec![],
         ValueKind::Path => vec![text("relative/qemu"), text(""), text("$(touch MARKER)")],
         ValueKind::Int { min, max } => vec![
@@ -203,6 +209,7 @@ fn good_value(kind: &ValueKind) -> String {
         ValueKind::VmId => "7".into(),
         ValueKind::Name => "web".into(),
         ValueKind::Host => "this".into(),
+        ValueKind::Time => "2026-11-24".into(),
         ValueKind::Text => "5".into(),
         ValueKind::Path => "/bin/true".into(),
         ValueKind::Int { min, .. } => min.to_string(),

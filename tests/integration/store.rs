@@ -103,6 +103,9 @@ fn fresh_database_has_exactly_the_specified_schema_and_pools() {
         names,
         vec![
             "change_journal",
+            "history",
+            "history_by_time",
+            "history_by_vm",
             "idx_vm_pool",
             "idx_vm_priority",
             "idx_vm_uuid",
