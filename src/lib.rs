@@ -25,6 +25,7 @@ pub mod model;
 pub mod options;
 pub mod origin;
 pub mod output;
+pub mod pool_record;
 pub mod process;
 pub mod qemu;
 pub mod repl;

@@ -26,11 +26,13 @@ pub use recover::recover;
 use crate::exit::{Failure, Status};
 use crate::interrupt;
 use crate::model::{printable, Driver, Pool, Priority, VmConfig, VmId, VmUuid};
+use crate::pool_record::{self, PoolKey};
 use crate::store::{
     HeldIds, JournalEntry, NewVm, Op, RowValues, Store, StoreError, VmChanges, VmRecord,
 };
 use crate::vgpu;
 use crate::xe::{Xe, XeError};
+use std::collections::BTreeMap;
 
 /// What a change does to the VM's row.
 #[derive(Debug, Clone)]
@@ -67,6 +69,8 @@ pub struct Change {
     /// The host (uuid) it runs on, as read with it: a VM this change stops is started there
     /// again, never where the pool master would place it.
     pub resident_on: Option<String>,
+    /// Its pool record as read with it (its `vgpu-admin:` other-config keys).
+    pub pool_record: BTreeMap<String, String>,
     /// The driver for a device the change adds.
     pub driver: Driver,
 }
@@ -83,6 +87,19 @@ pub struct Io<'a> {
     pub dry_run: bool,
     /// Show a spinner while a VM stops or starts.
     pub spinner: bool,
+    /// The pool's key, which signs the VM's pool record (`None`: a dry run on a host without
+    /// one yet).
+    pub pool_key: Option<&'a PoolKey>,
+}
+
+/// The pool record a row stands for (`None`: no row, or no key to sign it with).
+fn record_of(
+    uuid: &str,
+    row: Option<&RowValues>,
+    key: Option<&PoolKey>,
+) -> Option<Vec<(String, String)>> {
+    let config = config(row?).ok()?;
+    Some(pool_record::entries(key?, uuid, &config))
 }
 
 /// The configuration a row describes.
@@ -181,6 +198,14 @@ fn begin(change: &Change, store: &Store) -> Result<JournalEntry, Failure> {
     }
 }
 
+/// A pool record's entries in the order one call writes them (the signature first).
+fn in_writing_order(record: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    pool_record::KEYS
+        .iter()
+        .filter_map(|k| record.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect()
+}
+
 /// Applies `change` (see the module documentation); returns the VM's row afterwards (`None`
 /// when removed).
 pub fn run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
@@ -195,6 +220,8 @@ pub fn run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
         uuid,
         label: &change.label,
         entry: &entry,
+        record_before: in_writing_order(&change.pool_record),
+        record_after: record_of(uuid, entry.row_after.as_ref(), io.pool_key),
     };
     if let Err(failure) = runner.apply() {
         // The audit trail says how it ended. (A change saved before a later step failed, such
@@ -220,6 +247,9 @@ struct Runner<'a> {
     uuid: &'a str,
     label: &'a str,
     entry: &'a JournalEntry,
+    /// The VM's pool record as read, and as the change leaves it (`None`: stripped).
+    record_before: Vec<(String, String)>,
+    record_after: Option<Vec<(String, String)>>,
 }
 
 impl Runner<'_> {
@@ -254,17 +284,52 @@ impl Runner<'_> {
         let _ = self.io.store.journal_step(self.uuid, step);
     }
 
-    fn write_args(&self, args: &Option<String>) -> Result<(), XeError> {
+    /// Writes the args and the pool record: one call when both are set (see
+    /// [`crate::pool_record`] for the order). With no record to write, the keys the VM has (or
+    /// may have been given by this change) are stripped, the signature first.
+    fn write(&self, args: &Option<String>, record: &[(String, String)]) -> Result<(), XeError> {
         match args {
+            Some(value) if !record.is_empty() => self.xe(
+                |xe| xe.call(&Xe::set_vm_config_call(self.uuid, value, record)),
+                None,
+            )?,
             Some(value) => self.xe(
                 |xe| xe.call(&Xe::set_device_model_args_call(self.uuid, value)),
                 None,
-            ),
+            )?,
             None => self.xe(
                 |xe| xe.call(&Xe::remove_device_model_args_call(self.uuid)),
                 None,
-            ),
+            )?,
         }
+        if record.is_empty() {
+            let mut keys: Vec<&str> = self.record_before.iter().map(|(k, _)| k.as_str()).collect();
+            if args != &self.entry.args_after {
+                // Undoing: what this change may have written goes too.
+                keys.extend(self.record_after.iter().flatten().map(|(k, _)| k.as_str()));
+            }
+            for key in pool_record::KEYS.iter().filter(|k| keys.contains(k)) {
+                match self.xe(
+                    |xe| xe.call(&Xe::remove_other_config_call(self.uuid, key)),
+                    None,
+                ) {
+                    Err(XeError::Failed { message, .. }) if message.contains("not in map") => {}
+                    other => other?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `args` with the matching pool record: the change's new record with its new args,
+    /// the record the VM had with its old ones.
+    fn write_args(&self, args: &Option<String>) -> Result<(), XeError> {
+        let record = if args == &self.entry.args_after {
+            self.record_after.clone().unwrap_or_default()
+        } else {
+            self.record_before.clone()
+        };
+        self.write(args, &record)
     }
 
     fn stop(&self) -> Result<(), XeError> {
@@ -362,7 +427,9 @@ impl Runner<'_> {
             self.end();
             return Err(self.interrupted(signal, format!("nothing was changed; {power}")));
         }
-        let args_changed = entry.args_after != entry.args_before;
+        let record_changed =
+            self.record_after.as_deref().unwrap_or_default() != self.record_before.as_slice();
+        let args_changed = entry.args_after != entry.args_before || record_changed;
         if args_changed {
             if let Err(e) = self.write_args(&entry.args_after) {
                 self.args_write_failed(e, stopped)?;
@@ -476,12 +543,23 @@ fn dry_run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
             Xe::display_call(&Xe::shutdown_call(uuid, false))
         ));
     }
-    if entry.args_after != entry.args_before {
+    let record_after = record_of(uuid, entry.row_after.as_ref(), io.pool_key).unwrap_or_default();
+    let record_before = in_writing_order(&change.pool_record);
+    if entry.args_after != entry.args_before || record_after != record_before {
         let call = match &entry.args_after {
+            Some(v) if !record_after.is_empty() => Xe::set_vm_config_call(uuid, v, &record_after),
             Some(v) => Xe::set_device_model_args_call(uuid, v),
             None => Xe::remove_device_model_args_call(uuid),
         };
         note(format!("run: {}", Xe::display_call(&call)));
+        if record_after.is_empty() {
+            for (key, _) in &record_before {
+                note(format!(
+                    "run: {}",
+                    Xe::display_call(&Xe::remove_other_config_call(uuid, key))
+                ));
+            }
+        }
     }
     match &entry.row_after {
         Some(r) if entry.row_before.as_ref() != Some(r) => note(format!(

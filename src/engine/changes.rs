@@ -59,6 +59,10 @@ fn change_of(ctx: &Context, plan: &Map) -> Result<Change, Box<EvalAltResult>> {
         power_before: text(plan, "power_state").unwrap_or_default(),
         restart,
         resident_on: text(plan, "resident_on"),
+        pool_record: map(plan, "pool_record")
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         driver: ctx.site_driver()?.unwrap_or(Driver::DEFAULT),
         uuid,
     })
@@ -90,11 +94,12 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     });
     host_fn!(api, ctx, "vms",
     /// Applies a change to a VM as one unit: its row and its device-model-args end up both old
-    /// or both new. `plan`: `#{uuid, op, vm, held, args, power_state, resident_on, restart,
-    /// label}` —
+    /// or both new, and so does its pool record (signed `vgpu-admin:` other-config keys, written
+    /// in the same xe call as the args). `plan`: `#{uuid, op, vm, held, args, power_state,
+    /// resident_on, pool_record, restart, label}` —
     /// `op` is `"register"` (`vm`: `#{name, pool, priority, vm_id}`), `"update"` (`vm`: the
     /// changes), `"remove"` or `"repair"` (rewrite the args from the row); `args` and
-    /// `power_state` and `resident_on` as read (with `xe::vm`) after `vms::lock`; `restart`:
+    /// `power_state`, `resident_on` and `pool_record` as read (with `xe::vm`) after `vms::lock`; `restart`:
     /// stop the VM before and start it after, on the host it was resident on; `held`: from `vgpu::vm_ids_held`. The change is recorded in the
     /// journal first; the database is locked only for its short writes, never while xe runs; a
     /// failure or a late xe answer is checked against what the VM really has, and a signal ends
@@ -113,12 +118,18 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         let store = if ctx.config.dry_run { ctx.store_for_script()? } else { ctx.store_for_script_write()? };
         let xe = ctx.xe();
         let say = |t: &str| ctx.say(t);
+        if !ctx.config.dry_run {
+            // A database that cannot be written says so before the pool key is made.
+            store.ensure_writable("recording a change").map_err(HostError::store)?;
+        }
+        let key = ctx.pool_key()?;
         let io = change::Io {
             store: &store,
             xe: &xe,
             say: &say,
             dry_run: ctx.config.dry_run,
             spinner: !ctx.config.json,
+            pool_key: key.as_ref(),
         };
         let row = ctx.waiting(|| change::run(&change, &io)).map_err(HostError::boxed)?;
         Ok(row.map_or(Dynamic::UNIT, |r| Dynamic::from_map(vm_map(&r))))

@@ -282,12 +282,16 @@ impl Context {
         };
         let xe = self.xe();
         let say = |t: &str| self.say(t);
+        let key =
+            crate::pool_record::PoolKey::load(&crate::pool_record::key_path(&self.config.db_path))
+                .map_err(Failure::failed)?;
         let io = crate::change::Io {
             store: &store,
             xe: &xe,
             say: &say,
             dry_run: false,
             spinner: !self.config.json,
+            pool_key: key.as_ref(),
         };
         let _critical = crate::interrupt::Critical::enter();
         let done = self.waiting(|| crate::change::recover(&entry, &io, starting))?;
@@ -354,6 +358,20 @@ impl Context {
     /// Like [`Context::store_for_write`], as a script error.
     pub fn store_for_script_write(&self) -> Result<Rc<Store>, Box<rhai::EvalAltResult>> {
         self.store_for_write().map_err(HostError::boxed)
+    }
+
+    /// The pool's signing key (`pool.key` beside the database): made when there is none yet,
+    /// except under `--dry-run` (then `None` when there is none).
+    pub fn pool_key(
+        &self,
+    ) -> Result<Option<crate::pool_record::PoolKey>, Box<rhai::EvalAltResult>> {
+        let path = crate::pool_record::key_path(&self.config.db_path);
+        let key = if self.config.dry_run {
+            crate::pool_record::PoolKey::load(&path)
+        } else {
+            crate::pool_record::PoolKey::load_or_create(&path).map(Some)
+        };
+        key.map_err(HostError::failed)
     }
 
     /// The uuid of the host this runs on, if its inventory says.

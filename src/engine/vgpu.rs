@@ -52,16 +52,35 @@ fn label(vm: &Map) -> String {
 /// The vm_id each host VM's device carries, with the VM's label (for `vm_ids_held` and
 /// `vm_id_clashes`).
 fn carried(host_vms: &Array) -> Vec<(u32, String, String)> {
-    host_vms
-        .iter()
-        .filter_map(|vm| {
-            let m = vm.read_lock::<Map>()?;
-            let args = m.get("device_model_args").and_then(optional)?;
-            let id = vgpu::carried_vm_id(&args)?;
-            let uuid = m.get("uuid").and_then(optional).unwrap_or_default();
-            Some((id, uuid, label(&m)))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for vm in host_vms {
+        let Some(m) = vm.read_lock::<Map>() else {
+            continue;
+        };
+        let uuid = m.get("uuid").and_then(optional).unwrap_or_default();
+        // The id its device carries, and the one the pool database records for it (believed
+        // or not: either may be in use somewhere in the pool).
+        let from_args = m
+            .get("device_model_args")
+            .and_then(optional)
+            .and_then(|args| vgpu::carried_vm_id(&args));
+        let from_record = m
+            .get("pool_record")
+            .and_then(|r| r.read_lock::<Map>().map(|r| r.clone()))
+            .and_then(|r| {
+                let record: std::collections::BTreeMap<String, String> = r
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                crate::pool_record::named_vm_id(&record)
+            });
+        let mut ids: Vec<u32> = from_args.into_iter().chain(from_record).collect();
+        ids.dedup();
+        for id in ids {
+            out.push((id, uuid.clone(), label(&m)));
+        }
+    }
+    out
 }
 
 /// A map `#{"7": "web01 (uuid)"}` as the vm_ids it holds.
@@ -183,8 +202,8 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         sync_states_of(ctx, &host_vms, &host_labels)
     });
     host_fn!(api, ctx, "vgpu",
-    /// The vm_ids the vGPU devices of `host_vms` (from `xe::vms`) carry, except the device of
-    /// VM `except_uuid`: a map from vm_id (as a string) to the VM carrying it. Pass it to
+    /// The vm_ids the vGPU devices of `host_vms` (from `xe::vms`, the whole pool) carry, or their
+    /// pool records name, except VM `except_uuid`'s: a map from vm_id (as a string) to the VM. Pass it to
     /// `vms::register`, `vms::update` and their previews so that these ids count as taken.
     fn vm_ids_held(_ctx, host_vms: Array, except_uuid: &str) -> Rr<Map> {
         let except = super::uuid_arg(except_uuid)?;

@@ -13,7 +13,9 @@ use std::rc::Rc;
 
 /// A host VM as a script sees it: `uuid`, `name` (the name-label with control characters
 /// escaped: safe to print), `name_label` (exactly as xe has it), `power_state`,
-/// `device_model_args` (or `()`), `resident_on` (the uuid of the host it runs on, or `()`).
+/// `device_model_args` (or `()`), `resident_on` (the uuid of the host it runs on, or `()`),
+/// `pool_record` (its `vgpu-admin:` other-config keys: the pool database's record of its
+/// configuration, as a map; empty when none).
 pub fn host_vm_map(vm: &HostVm) -> Map {
     let mut m = Map::new();
     m.insert("uuid".into(), vm.uuid.clone().into());
@@ -31,6 +33,15 @@ pub fn host_vm_map(vm: &HostVm) -> Map {
     m.insert(
         "resident_on".into(),
         vm.resident_on.clone().map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    m.insert(
+        "pool_record".into(),
+        Dynamic::from_map(
+            vm.pool_record
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
+                .collect(),
+        ),
     );
     m
 }
@@ -97,9 +108,21 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     });
     host_fn!(api, ctx, "xe",
     /// Sets the VM's `platform:device-model-args` to `value` (takes effect at its next start).
+    /// For a registered VM the same call writes its pool record (signed `vgpu-admin:` keys of
+    /// `other-config`) with the configuration the database holds.
     fn set_device_model_args(ctx, uuid: &str, value: &str) -> Rr<()> {
         let uuid = super::uuid_arg(uuid)?;
-        change(ctx, Xe::set_device_model_args_call(uuid.as_str(), value), None)
+        // No database, or no row: the args alone.
+        let config = ctx.store().ok().and_then(|s| s.vm(uuid.as_str()).ok().flatten()).and_then(|r| r.config());
+        let call = match (config, ctx.pool_key()?) {
+            (Some(config), Some(key)) => Xe::set_vm_config_call(
+                uuid.as_str(),
+                value,
+                &crate::pool_record::entries(&key, uuid.as_str(), &config),
+            ),
+            _ => Xe::set_device_model_args_call(uuid.as_str(), value),
+        };
+        change(ctx, call, None)
     });
     host_fn!(api, ctx, "xe",
     /// Removes the key `device-model-args` from the VM's platform map.

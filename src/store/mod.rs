@@ -394,7 +394,8 @@ impl Store {
         &self.migration
     }
 
-    fn ensure_writable(&self, what: &str) -> Result<(), StoreError> {
+    /// Fails the way a write would when this database cannot be written (read-only, newer).
+    pub fn ensure_writable(&self, what: &str) -> Result<(), StoreError> {
         if let Some(version) = self.newer {
             return Err(StoreError::NewerSchema {
                 path: self.path.clone(),

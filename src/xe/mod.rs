@@ -5,6 +5,7 @@ mod records;
 
 pub use records::{parse_map, parse_minimal, parse_records};
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -17,11 +18,18 @@ const LIST_FIELDS: &[&str] = &[
     "name-label",
     "power-state",
     "resident-on",
+    "other-config",
     "platform",
 ];
 
 /// The fields asked for when reading one VM (its args are read on their own).
-const ONE_FIELDS: &[&str] = &["uuid", "name-label", "power-state", "resident-on"];
+const ONE_FIELDS: &[&str] = &[
+    "uuid",
+    "name-label",
+    "power-state",
+    "resident-on",
+    "other-config",
+];
 
 /// What `resident-on` says for a VM that runs nowhere (halted, suspended).
 const NOT_RESIDENT: &str = "<not in database>";
@@ -113,6 +121,21 @@ pub struct HostVm {
     pub args_exact: bool,
     /// The uuid of the host of the pool it runs on; `None` when it runs nowhere.
     pub resident_on: Option<String>,
+    /// Its `other-config` keys under `vgpu-admin:` (see [`crate::pool_record`]): what the pool
+    /// database records of its vGPU configuration.
+    pub pool_record: BTreeMap<String, String>,
+}
+
+/// The `vgpu-admin:` keys of an `other-config` map as a listing prints it; a key that appears
+/// twice (a value of another key imitating ours) marks the record [`crate::pool_record::DUPLICATE`].
+fn pool_record_of(map_text: Option<&str>) -> BTreeMap<String, String> {
+    let mut record = BTreeMap::new();
+    for (key, value) in records::parse_map_entries(map_text.unwrap_or_default()) {
+        if key.starts_with(crate::pool_record::PREFIX) && record.insert(key, value).is_some() {
+            record.insert(crate::pool_record::DUPLICATE.to_string(), String::new());
+        }
+    }
+    record
 }
 
 /// One host of the pool.
@@ -147,6 +170,7 @@ impl HostVm {
                 .and_then(|p| parse_map(&p).remove(DEVICE_MODEL_ARGS)),
             args_exact: false,
             resident_on: resident(get("resident-on")),
+            pool_record: pool_record_of(get("other-config").as_deref()),
         }
     }
 }
@@ -320,6 +344,7 @@ impl Xe {
             device_model_args: self.device_model_args(uuid)?,
             args_exact: true,
             resident_on: resident(field("resident-on")?),
+            pool_record: pool_record_of(field("other-config")?.as_deref()),
         }))
     }
 
@@ -366,6 +391,28 @@ impl Xe {
             "vm-param-set".into(),
             format!("uuid={uuid}"),
             format!("platform:{DEVICE_MODEL_ARGS}={value}"),
+        ]
+    }
+
+    /// The argv that sets `platform:device-model-args` and the VM's pool record (`record`:
+    /// other-config entries in writing order) in one call: the record's first entry (its
+    /// signature), then the args, then the rest (see [`crate::pool_record`]).
+    pub fn set_vm_config_call(uuid: &str, value: &str, record: &[(String, String)]) -> Vec<String> {
+        let mut args = vec!["vm-param-set".to_string(), format!("uuid={uuid}")];
+        let mut entries = record.iter().map(|(k, v)| format!("other-config:{k}={v}"));
+        args.extend(entries.next());
+        args.push(format!("platform:{DEVICE_MODEL_ARGS}={value}"));
+        args.extend(entries);
+        args
+    }
+
+    /// The argv that removes one key of the VM's `other-config`.
+    pub fn remove_other_config_call(uuid: &str, key: &str) -> Vec<String> {
+        vec![
+            "vm-param-remove".into(),
+            format!("uuid={uuid}"),
+            "param-name=other-config".into(),
+            format!("param-key={key}"),
         ]
     }
 

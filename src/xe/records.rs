@@ -93,9 +93,14 @@ pub fn check_records(records: &[Record], uuids: &[String], fields: &[&str]) -> R
 /// Parses a map value `k1: v1; k2: v2`. A `; ` splits entries only where a `key: ` follows, so
 /// values holding `; ` survive when the next part does not look like a key.
 pub fn parse_map(text: &str) -> BTreeMap<String, String> {
-    let mut map = BTreeMap::new();
+    parse_map_entries(text).into_iter().collect()
+}
+
+/// The entries of a map field as xe prints it, in order, repeated keys kept (see [`parse_map`]).
+pub fn parse_map_entries(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     if text.trim().is_empty() {
-        return map;
+        return out;
     }
     let mut entries: Vec<String> = Vec::new();
     for part in text.split("; ") {
@@ -108,11 +113,11 @@ pub fn parse_map(text: &str) -> BTreeMap<String, String> {
     }
     for entry in entries {
         match entry.split_once(": ") {
-            Some((k, v)) => map.insert(k.to_string(), v.to_string()),
-            None => map.insert(entry.trim_end_matches(':').to_string(), String::new()),
+            Some((k, v)) => out.push((k.to_string(), v.to_string())),
+            None => out.push((entry.trim_end_matches(':').to_string(), String::new())),
         };
     }
-    map
+    out
 }
 
 fn looks_like_entry(part: &str) -> bool {

@@ -328,9 +328,10 @@ fn read_args_call(u: &str) -> Vec<String> {
 }
 
 /// The xe writes a run made are exactly the change from `before` to `after` (none when equal,
-/// a vm-param-remove when the key went, else one vm-param-set of the new value), each after
-/// a vm-param-get of the same VM's args.
-fn check_writes(env: &Env, u: &str, before: Option<&str>, after: Option<&str>) {
+/// unless the run `registers` the VM, which writes its pool record with its args; a
+/// vm-param-remove when the key went, else one vm-param-set of the new value, with the signed
+/// pool record of a registered VM), each after a vm-param-get of the same VM's args.
+fn check_writes(env: &Env, u: &str, before: Option<&str>, after: Option<&str>, registers: bool) {
     let calls = env.calls();
     let writes: Vec<(usize, Vec<String>)> = calls
         .iter()
@@ -339,6 +340,8 @@ fn check_writes(env: &Env, u: &str, before: Option<&str>, after: Option<&str>) {
         .map(|(i, c)| (i, c.clone()))
         .collect();
     let expected: Vec<Vec<String>> = match after {
+        // Registering (adopt) gives the VM its pool record: written with its args, unchanged.
+        Some(value) if after == before && registers => vec![env.set_call(u, value)],
         _ if after == before => vec![],
         None => vec![[
             "vm-param-remove",
@@ -348,6 +351,8 @@ fn check_writes(env: &Env, u: &str, before: Option<&str>, after: Option<&str>) {
         ]
         .map(String::from)
         .to_vec()],
+        // A registered VM's args come with its signed pool record.
+        Some(value) if env.row(u).is_some() => vec![env.set_call(u, value)],
         Some(value) => vec![[
             "vm-param-set",
             &format!("uuid={u}"),
@@ -440,7 +445,8 @@ fn check_pair(case: &Case, path: Path) {
     let out = path.run(&env, &u);
     let after = env.args(&u);
     assert_eq!(env.power(&u), "halted", "a halted VM stays halted");
-    check_writes(&env, &u, case.value, after.as_deref());
+    let registers = row_before.is_none() && env.row(&u).is_some();
+    check_writes(&env, &u, case.value, after.as_deref(), registers);
 
     if !case.splits {
         check_refused(&env, &u, path, &out, case, row_before, after.as_deref());

@@ -34,21 +34,28 @@ fn ghost() -> String {
     uuid(0x666)
 }
 
-/// A field line of `vm-list params=uuid,name-label,power-state,resident-on,platform`, padded as xe pads it.
+/// A field line of `vm-list params=uuid,name-label,power-state,resident-on,other-config,platform`, padded as xe pads it.
 fn field(key: &str, value: &str) -> String {
-    format!("{key:>21}: {value}")
+    format!("{key:>22}: {value}")
 }
 
 fn uuid_field(u: &str) -> String {
-    format!("{:<21}: {u}", "uuid ( RO)")
+    format!("{:<22}: {u}", "uuid ( RO)")
 }
 
 /// A whole record, without its end.
 fn fields(u: &str, name: &str, power: &str, platform: &str) -> String {
+    let resident = if power == "running" {
+        crate::common::HOST1
+    } else {
+        "<not in database>"
+    };
     [
         uuid_field(u),
         field("name-label ( RW)", name),
         field("power-state ( RO)", power),
+        field("resident-on ( RO)", resident),
+        field("other-config (MRW)", ""),
         field("platform (MRW)", platform),
     ]
     .join("\n")
@@ -75,15 +82,19 @@ fn forged_name(f: Forgery) -> String {
     );
     match f {
         Forgery::Record => format!(
-            "x-web\n{}\n{}{END}{}{END}{restart_x}",
+            "x-web\n{}\n{}\n{}\n{}{END}{}{END}{restart_x}",
             field("power-state ( RO)", "halted"),
+            field("resident-on ( RO)", "<not in database>"),
+            field("other-config (MRW)", ""),
             field("platform (MRW)", "timeoffset: 0"),
             fields(&y(), "y-db", "running", &evil_platform),
         ),
         Forgery::PowerState => format!("x-web\n{}", field("power-state ( RO)", "halted")),
         Forgery::Ghost => format!(
-            "x-web\n{}\n{}{END}{}{END}{restart_x}",
+            "x-web\n{}\n{}\n{}\n{}{END}{}{END}{restart_x}",
             field("power-state ( RO)", "running"),
+            field("resident-on ( RO)", crate::common::HOST1),
+            field("other-config (MRW)", ""),
             field("platform (MRW)", "device-model-args: -usb; timeoffset: 0"),
             fields(&ghost(), "ghost", "halted", &evil_platform),
         ),
@@ -134,7 +145,7 @@ fn raw_listing(env: &Env) -> String {
         .args([
             "vm-list",
             "is-control-domain=false",
-            "params=uuid,name-label,power-state,resident-on,platform",
+            "params=uuid,name-label,power-state,resident-on,other-config,platform",
         ])
         .env("FAKE_XE_STATE", &env.xe_state)
         .output()
@@ -168,7 +179,11 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn set(u: &str, args: &str) -> Vec<String> {
+/// The args write of a change to VM `u`: with its signed pool record while it is registered.
+fn set(env: &Env, u: &str, args: &str) -> Vec<String> {
+    if env.row(u).is_some() {
+        return env.set_call(u, args);
+    }
     strings(&[
         "vm-param-set",
         &format!("uuid={u}"),
@@ -204,7 +219,13 @@ fn writes(env: &Env) -> Vec<Vec<String>> {
             target == x() || target == y(),
             "a change of a VM that is not there: {call:?}"
         );
-        let text = call.join(" ");
+        // (A signature is random hex: it may hold "666" by chance.)
+        let text = call
+            .iter()
+            .filter(|a| !a.starts_with("other-config:vgpu-admin:sig="))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
         for word in FORGED_WORDS {
             assert!(!text.contains(word), "forged text written: {call:?}");
         }
@@ -479,7 +500,7 @@ fn battery(f: Forgery) {
     warned(&out);
     nothing_forged(&env, &out);
     assert_eq!(env.args(&y).as_deref(), Some(Y_ARGS));
-    assert_eq!(writes(&env), vec![set(&y, Y_ARGS)]);
+    assert_eq!(writes(&env), vec![set(&env, &y, Y_ARGS)]);
 
     // adopt --all: nothing carries a device without a registration (the forged record does).
     let out = run(&env, &["adopt", "--all"]);
@@ -498,7 +519,7 @@ fn battery(f: Forgery) {
     warned(&out);
     let x_a = "-usb -device vgpu-stub,pool_id=A,priority=medium,vm_id=9";
     assert_eq!(env.args(&x).as_deref(), Some(x_a));
-    assert_eq!(writes(&env), vec![set(&x, x_a)]);
+    assert_eq!(writes(&env), vec![set(&env, &x, x_a)]);
     assert_eq!(env.power(&x), "running");
     assert_eq!(env.row(&x), Some((9, "A".into(), 1, Some(stored(&name)))));
     assert_eq!(env.args(&y).as_deref(), Some(Y_ARGS));
@@ -511,7 +532,7 @@ fn battery(f: Forgery) {
         .stdout_has(&format!("VM: y-db ({y})\nPower state: halted\n"))
         .stdout_has("VM configuration updated successfully.");
     let y_b = "-usb -device vgpu-stub,pool_id=B,priority=high,vm_id=7";
-    assert_eq!(writes(&env), vec![set(&y, y_b)]);
+    assert_eq!(writes(&env), vec![set(&env, &y, y_b)]);
     let out = run(
         &env,
         &["update-vm", "--vm-uuid", &y, "--priority=low", "--vm-id=8"],
@@ -521,7 +542,7 @@ fn battery(f: Forgery) {
         .stdout_has("VM configuration updated successfully.");
     warned(&out); // the new vm_id is checked against the host's VMs: a listing
     let y_low = "-usb -device vgpu-stub,pool_id=B,priority=low,vm_id=8";
-    assert_eq!(writes(&env), vec![set(&y, y_low)]);
+    assert_eq!(writes(&env), vec![set(&env, &y, y_low)]);
     assert_eq!(env.row(&y), Some((8, "B".into(), 0, Some("y-db".into()))));
 
     // X runs: a change asks first; "no" changes nothing...
@@ -547,7 +568,7 @@ fn battery(f: Forgery) {
         writes(&env),
         vec![
             strings(&["vm-shutdown", &format!("uuid={x}")]),
-            set(&x, x_b),
+            set(&env, &x, x_b),
             strings(&["vm-start", &format!("uuid={x}"), &format!("on={HOST1}")]),
         ]
     );
@@ -571,7 +592,7 @@ fn battery(f: Forgery) {
     ));
     assert_eq!(out.stdout().lines().count(), 1, "{}", out.stdout());
     assert_eq!(env.args(&y).as_deref(), Some(y_low));
-    assert_eq!(writes(&env), vec![set(&y, y_low)]);
+    assert_eq!(writes(&env), vec![set(&env, &y, y_low)]);
     env.run(&hook).code(0);
     env.clear_calls();
 
@@ -580,7 +601,17 @@ fn battery(f: Forgery) {
     out.code(0)
         .quiet()
         .stdout_has("vGPU device removed; VM removed from the database.");
-    assert_eq!(writes(&env), vec![set(&y, "-usb")]);
+    // The args lose the device and the VM's pool record goes, its signature first.
+    let mut stripped = vec![set(&env, &y, "-usb")];
+    for key in ["sig", "pool", "priority", "vm-id"] {
+        stripped.push(strings(&[
+            "vm-param-remove",
+            &format!("uuid={y}"),
+            "param-name=other-config",
+            &format!("param-key=vgpu-admin:{key}"),
+        ]));
+    }
+    assert_eq!(writes(&env), stripped);
     assert_eq!(env.row(&y), None);
 
     // Y is unregistered and carries no device: the forged record's device is not adopted.
@@ -604,7 +635,7 @@ fn battery(f: Forgery) {
     );
     out.code(0).stdout_has("VM registered successfully:");
     warned(&out);
-    assert_eq!(writes(&env), vec![set(&y, Y_ARGS)]);
+    assert_eq!(writes(&env), vec![set(&env, &y, Y_ARGS)]);
     assert_eq!(env.row(&y), Some((7, "A".into(), 2, Some("y-db".into()))));
     assert_eq!(env.power(&y), "halted");
     assert!(env.boots(&y).is_empty());
@@ -668,7 +699,8 @@ fn issue_10_an_unregistered_vm_is_adopted_from_its_own_args_not_the_forged_ones(
         assert_eq!(env.row(&y), Some((7, "A".into(), 2, Some("y-db".into()))));
         assert_eq!(env.row(&x), None);
         assert_eq!(env.args(&y).as_deref(), Some(Y_ARGS));
-        assert!(writes(&env).is_empty(), "the args were right already");
+        // The args were right already: written again only with Y's new pool record.
+        assert_eq!(writes(&env), vec![set(&env, &y, Y_ARGS)]);
     }
 }
 
@@ -714,7 +746,7 @@ fn issue_10_forged_records_hold_no_vm_id_and_clash_with_nothing() {
         .stdout_has("VM configuration updated successfully.");
     warned(&out);
     let y31 = "-usb -device vgpu-stub,pool_id=A,priority=high,vm_id=31";
-    assert_eq!(writes(&env), vec![set(&y, y31)]);
+    assert_eq!(writes(&env), vec![set(&env, &y, y31)]);
     // vm_id 7 is free again: X can take it (for its next start: it runs).
     let out = run(
         &env,
@@ -723,7 +755,7 @@ fn issue_10_forged_records_hold_no_vm_id_and_clash_with_nothing() {
     out.code(0);
     warned(&out);
     let x7 = "-usb -device vgpu-stub,pool_id=A,priority=medium,vm_id=7";
-    assert_eq!(writes(&env), vec![set(&x, x7)]);
+    assert_eq!(writes(&env), vec![set(&env, &x, x7)]);
     assert_eq!(env.row(&x).unwrap().0, 7);
     assert_eq!(env.row(&ghost()), None);
     assert_eq!(env.row(&ghost2), None);
@@ -792,7 +824,7 @@ fn issue_10_a_name_with_map_separators_confuses_nothing() {
     .quiet()
     .stdout_has(&format!("  Name: {name}\n  VM ID: 2\n"));
     let x2 = "-usb -device vgpu-stub,pool_id=A,priority=medium,vm_id=2";
-    assert_eq!(writes(&env), vec![set(&x, x2)]);
+    assert_eq!(writes(&env), vec![set(&env, &x, x2)]);
     assert_eq!(env.row(&x), Some((2, "A".into(), 1, Some(name.into()))));
     run(&env, &["scan-vms"]).code(0).quiet().stdout_has(&format!(
         "UUID: {x} | Name: {name} | Pool: A | Priority: medium (1) | VM ID: 2 | halted | in sync\n      device-model-args: {x2}\n"
@@ -813,6 +845,7 @@ fn issue_10_a_name_with_map_separators_confuses_nothing() {
     assert_eq!(
         writes(&env),
         vec![set(
+            &env,
             &x,
             "-usb -device vgpu-stub,pool_id=B,priority=medium,vm_id=2"
         )]

@@ -148,3 +148,138 @@ fn issue_14_status_and_scan_vms_say_where_each_vm_runs_in_three_xe_calls() {
         .one_error_line()
         .stderr_has("no host of the pool is named 'xcp-host-09'; the hosts: xcp-host-01 (this host), xcp-host-02");
 }
+
+/// The VM's pool record as the fake pool database holds it.
+fn record(env: &Env, u: &str) -> std::collections::BTreeMap<String, String> {
+    let state = env.host();
+    let vm = state["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["uuid"] == u)
+        .cloned()
+        .unwrap();
+    vm["other_config"]
+        .as_array()
+        .map(|pairs| {
+            pairs
+                .iter()
+                .map(|p| {
+                    (
+                        p[0].as_str().unwrap().to_string(),
+                        p[1].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pool_key(env: &Env) -> vgpu_admin::pool_record::PoolKey {
+    vgpu_admin::pool_record::PoolKey::load(&env.db.with_file_name("pool.key"))
+        .unwrap()
+        .expect("the first change makes the pool key")
+}
+
+#[test]
+fn issue_14_a_change_writes_the_signed_pool_record_in_the_same_call_as_the_args() {
+    use vgpu_admin::pool_record::{read, Claim};
+    let (env, u) = pool_with_vm_on_h2();
+    env.run(&["--yes", "set-pool", "--vm-uuid", &u, "--pool=B"])
+        .code(0);
+    let sets: Vec<Vec<String>> = env
+        .calls()
+        .into_iter()
+        .filter(|c| c[0] == "vm-param-set")
+        .collect();
+    assert_eq!(sets.len(), 1, "one call: {sets:?}");
+    // The signature first, then the args, then the values.
+    assert!(sets[0][2].starts_with("other-config:vgpu-admin:sig="));
+    assert!(sets[0][3].starts_with("platform:device-model-args="));
+    assert_eq!(
+        sets[0][4..],
+        [
+            "other-config:vgpu-admin:pool=B",
+            "other-config:vgpu-admin:priority=medium",
+            "other-config:vgpu-admin:vm-id=1"
+        ]
+    );
+    let key = pool_key(&env);
+    match read(&record(&env, &u), &u, Some(&key)) {
+        Claim::Valid(c) => assert_eq!(
+            (c.pool.as_str(), c.priority.as_str(), c.vm_id.get()),
+            ("B", "medium", 1)
+        ),
+        other => panic!("{other:?}"),
+    }
+    // remove-vm strips it (the signature first) with the device.
+    env.run(&["remove-vm", "--vm-uuid", &u, "--no-restart"])
+        .code(0);
+    assert!(record(&env, &u).is_empty());
+}
+
+#[test]
+fn issue_14_a_write_stopped_half_way_never_leaves_a_valid_record_for_other_args() {
+    use vgpu_admin::pool_record::{read, Claim};
+    // xe applies a call's keys in turn: stop after each number of them.
+    for applied in 0..=4 {
+        let (env, u) = pool_with_vm_on_h2();
+        // A first change gives the VM a record (pool B).
+        env.run(&[
+            "--yes",
+            "set-pool",
+            "--vm-uuid",
+            &u,
+            "--pool=B",
+            "--no-restart",
+        ])
+        .code(0);
+        env.fault_raw(serde_json::json!({
+            "command": "vm-param-set", "uuid": u, "once": true, "after_keys": applied,
+            "stderr": "Error: injected failure after some keys"
+        }));
+        let out = env.run(&["set-vm-id", "--vm-uuid", &u, "--vm-id=9", "--no-restart"]);
+        let _ = out.status();
+        let _ = out.stderr();
+        let args = env.args(&u).expect("args");
+        let key = pool_key(&env);
+        match read(&record(&env, &u), &u, Some(&key)) {
+            Claim::Valid(c) => assert_eq!(
+                vgpu_admin::vgpu::sync(Some(&args), &c),
+                vgpu_admin::vgpu::Sync::InSync,
+                "after {applied} keys the record claims {c:?} but the args are {args}"
+            ),
+            Claim::None | Claim::Unverified(_) => {}
+        }
+        // And the database agrees with the args, whatever happened.
+        let (vm_id, _, _, _) = env.row(&u).unwrap();
+        assert!(
+            args.contains(&format!("vm_id={vm_id}")),
+            "after {applied} keys: row {vm_id}, args {args}"
+        );
+    }
+}
+
+#[test]
+fn issue_14_a_vm_id_named_only_in_another_vms_pool_record_is_taken() {
+    let (env, _) = pool_with_vm_on_h2();
+    // A VM registered on another host: only the pool database says it has vm_id 5.
+    let other = uuid(7);
+    env.host_vm(vm(&other, "remote-gpu", "halted", None));
+    env.host_vm_set(
+        &other,
+        "other_config",
+        serde_json::json!([["vgpu-admin:vm-id", "5"], ["vgpu-admin:pool", "A"]]),
+    );
+    let mine = uuid(8);
+    env.host_vm(vm(&mine, "new-vm", "halted", None));
+    env.run(&["register-vm", "--vm-uuid", &mine, "--vm-id=5"])
+        .code(2)
+        .one_error_line()
+        .stderr_has(&format!("remote-gpu ({other})"));
+    assert_eq!(env.row(&mine), None);
+    // An automatic vm_id skips it.
+    env.run(&["register-vm", "--vm-uuid", &mine]).code(0);
+    let (id, ..) = env.row(&mine).unwrap();
+    assert_ne!(id, 5);
+}

@@ -10,7 +10,7 @@ fn vm_read(uuid: &str) -> Vec<Vec<String>> {
             "vm-list",
             &format!("uuid={uuid}"),
             "is-control-domain=false",
-            "params=uuid,name-label,power-state,resident-on",
+            "params=uuid,name-label,power-state,resident-on,other-config",
         ]),
         strings(&[
             "vm-param-get",
@@ -33,7 +33,7 @@ fn listing() -> Vec<Vec<String>> {
         strings(&[
             "vm-list",
             "is-control-domain=false",
-            "params=uuid,name-label,power-state,resident-on,platform",
+            "params=uuid,name-label,power-state,resident-on,other-config,platform",
         ]),
     ]
 }
@@ -84,11 +84,10 @@ fn register_a_halted_vm_by_uuid_reads_it_lists_the_host_and_writes_once() {
     // carry), one write.
     let mut expected = vm_read(&u);
     expected.extend(listing());
-    expected.push(strings(&[
-        "vm-param-set",
-        &format!("uuid={u}"),
-        "platform:device-model-args=-device e1000,netdev=n0 -usb -device vgpu-stub,pool_id=B,priority=high,vm_id=7",
-    ]));
+    expected.push(env.set_call(
+        &u,
+        "-device e1000,netdev=n0 -usb -device vgpu-stub,pool_id=B,priority=high,vm_id=7",
+    ));
     assert_eq!(env.calls(), expected);
 }
 
@@ -258,7 +257,10 @@ fn set_commands_on_a_halted_vm_read_it_and_write_once() {
         .stdout_has("VM configuration updated successfully.")
         .stdout_lacks("Do you want");
     let mut expected = vm_read(&u);
-    expected.push(strings(&["vm-param-set", &format!("uuid={u}"), "platform:device-model-args=-device e1000 -device vgpu-stub,pool_id=B,priority=medium,vm_id=3 -usb"]));
+    expected.push(env.set_call(
+        &u,
+        "-device e1000 -device vgpu-stub,pool_id=B,priority=medium,vm_id=3 -usb",
+    ));
     assert_eq!(env.calls(), expected);
     assert_eq!(env.row(&u).unwrap().1, "B");
 

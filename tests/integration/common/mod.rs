@@ -195,6 +195,31 @@ impl Env {
         Some(vm["resident_on"].as_str().unwrap_or(HOST1).to_string())
     }
 
+    /// The `vm-param-set` a change makes for VM `uuid` with args `args`: its signature, the
+    /// args, then its pool record (pool, priority word, vm_id) as the database now holds them,
+    /// signed with this environment's pool key.
+    pub fn set_call(&self, uuid: &str, args: &str) -> Vec<String> {
+        let (vm_id, pool, level, _) = self.row(uuid).expect("registered");
+        let priority = ["low", "medium", "high"][level as usize];
+        let key = vgpu_admin::pool_record::PoolKey::load(&self.db.with_file_name("pool.key"))
+            .expect("pool key")
+            .expect("pool key made by the change");
+        let config = vgpu_admin::model::VmConfig {
+            pool: vgpu_admin::model::Pool::parse(&pool).unwrap(),
+            priority: vgpu_admin::model::Priority::parse(priority).unwrap(),
+            vm_id: vgpu_admin::model::VmId::new(vm_id).unwrap(),
+        };
+        vec![
+            "vm-param-set".to_string(),
+            format!("uuid={uuid}"),
+            format!("other-config:vgpu-admin:sig={}", key.sign(uuid, &config)),
+            format!("platform:device-model-args={args}"),
+            format!("other-config:vgpu-admin:pool={pool}"),
+            format!("other-config:vgpu-admin:priority={priority}"),
+            format!("other-config:vgpu-admin:vm-id={vm_id}"),
+        ]
+    }
+
     /// A VM that is both on the fake host and registered (its name stored), in `pool` with
     /// priority level `priority` and `vm_id`.
     pub fn registered(&self, vm: HostVm<'_>, vm_id: i64, pool: &str, priority: i64) {
