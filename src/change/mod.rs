@@ -18,8 +18,11 @@
 //! entry, which [`recover`] completes or undoes. Changes to one VM are serialised by its
 //! [`lock`], taken by the caller before it reads the VM.
 
+mod from_pool;
 pub mod lock;
 mod recover;
+
+pub use from_pool::{register_from_pool, FromPool};
 
 pub use recover::recover;
 

@@ -211,6 +211,42 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         preview_update_with(ctx, uuid, &changes, &held_ids(&held)?)
     });
     host_fn!(api, ctx, "vms",
+    /// For a VM this host has no row for: reads its name, pool record and device-model-args
+    /// in one xe call (none when this host has no pool key, `pool.key` beside the database) and,
+    /// when the record's signature checks out, writes its row here (registered on another host
+    /// of the pool). Returns `#{vm, args}` (the row's map; the args as listed), `#{unverified:
+    /// why}` for a record that is not believed, or `()` when the VM is not registered anywhere.
+    /// A vm_id this database has for another VM is an error (exit 2). Under `--dry-run` it
+    /// writes nothing.
+    fn from_pool(ctx, uuid: &str) -> Rr<Dynamic> {
+        let uuid = super::uuid_arg(uuid)?;
+        let key = crate::pool_record::PoolKey::load(&crate::pool_record::key_path(&ctx.config.db_path))
+            .map_err(HostError::failed)?;
+        if key.is_none() {
+            return Ok(Dynamic::UNIT);
+        }
+        ctx.check_outside_transaction()?;
+        let store = if ctx.config.dry_run { ctx.store_for_script()? } else { ctx.store_for_script_write()? };
+        let xe = ctx.xe();
+        let found = ctx
+            .waiting(|| crate::change::register_from_pool(&uuid, &store, &xe, key.as_ref(), ctx.config.dry_run))
+            .map_err(HostError::boxed)?;
+        Ok(match found {
+            crate::change::FromPool::NotRegistered => Dynamic::UNIT,
+            crate::change::FromPool::Unverified(why) => {
+                let mut m = Map::new();
+                m.insert("unverified".into(), why.into());
+                Dynamic::from_map(m)
+            }
+            crate::change::FromPool::Written(row, vm) => {
+                let mut m = Map::new();
+                m.insert("vm".into(), Dynamic::from_map(vm_map(&row)));
+                m.insert("args".into(), vm.device_model_args.clone().map_or(Dynamic::UNIT, Dynamic::from));
+                Dynamic::from_map(m)
+            }
+        })
+    });
+    host_fn!(api, ctx, "vms",
     /// The audit trail, oldest first: every change to a VM's configuration as maps `#{id, at,
     /// command, vm_uuid, before, after, outcome, user, host}` (`before`/`after`: `#{vm_id,
     /// vm_name, pool_id, priority}` with the priority level, or `()` when not registered).

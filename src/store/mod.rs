@@ -638,6 +638,25 @@ impl Store {
     /// Registers a VM in one `BEGIN IMMEDIATE` transaction; a missing vm-id takes the next free
     /// one inside the same transaction, so concurrent processes never get the same id.
     pub fn register(&self, vm: &NewVm, held: &HeldIds) -> Result<VmRecord, StoreError> {
+        self.register_saying(vm, held, "done")
+    }
+
+    /// Registers a VM the pool database records (registered on another host of the pool): as
+    /// [`Store::register`], its history row saying where the configuration came from.
+    pub fn register_from_pool(&self, vm: &NewVm) -> Result<VmRecord, StoreError> {
+        self.register_saying(
+            vm,
+            &HeldIds::new(),
+            "written from the VM's pool record (registered on another host of the pool)",
+        )
+    }
+
+    fn register_saying(
+        &self,
+        vm: &NewVm,
+        held: &HeldIds,
+        outcome: &str,
+    ) -> Result<VmRecord, StoreError> {
         let tx = self.write_tx("registering a VM")?;
         // The same checks as the preview, inside the transaction: nobody can slip in between.
         let row = self.preview_register(vm, held)?;
@@ -660,7 +679,7 @@ impl Store {
             &row.vm_uuid,
             None,
             Some(&RowValues::from(&row)),
-            "done",
+            outcome,
         )?;
         tx.commit().map_err(|e| self.classify(e))?;
         self.vm(vm.uuid.as_str())?

@@ -31,6 +31,9 @@ const ONE_FIELDS: &[&str] = &[
     "other-config",
 ];
 
+/// The fields of [`Xe::vm_at_a_glance`].
+const GLANCE_FIELDS: &[&str] = &["uuid", "name-label", "other-config", "platform"];
+
 /// What `resident-on` says for a VM that runs nowhere (halted, suspended).
 const NOT_RESIDENT: &str = "<not in database>";
 
@@ -326,6 +329,22 @@ impl Xe {
         vm.device_model_args = self.device_model_args(uuid)?;
         vm.args_exact = true;
         Ok(Some(vm))
+    }
+
+    /// One VM's name, pool record and device-model-args in one checked `vm-list` call (the
+    /// startup hook's read of a VM this host has no row for), or `None` when the pool has no
+    /// such VM. The args come from the listing's platform map (`args_exact` false); a listing
+    /// that does not check out is read field by field instead.
+    pub fn vm_at_a_glance(&self, uuid: &str) -> Result<Option<HostVm>, XeError> {
+        let records =
+            parse_records(&self.vm_list(&[format!("uuid={uuid}")], GLANCE_FIELDS, false)?);
+        if records.is_empty() {
+            return Ok(None);
+        }
+        match records::check_records(&records, &[uuid.to_string()], GLANCE_FIELDS) {
+            Ok(()) => Ok(Some(HostVm::from_record(&records[0]))),
+            Err(_) => self.vm_by_fields(uuid),
+        }
     }
 
     /// One VM read field by field with `vm-param-get` (exact values), or `None` when it is gone.

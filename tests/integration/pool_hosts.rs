@@ -283,3 +283,122 @@ fn issue_14_a_vm_id_named_only_in_another_vms_pool_record_is_taken() {
     let (id, ..) = env.row(&mine).unwrap();
     assert_ne!(id, 5);
 }
+
+/// A second host's environment over the same pool (the same fake xe state), with the pool key
+/// copied to it when `with_key`.
+fn second_host(first: &Env, with_key: bool) -> Env {
+    let mut env = Env::new();
+    env.xe_state = first.xe_state.clone();
+    if with_key {
+        std::fs::create_dir_all(env.db.parent().unwrap()).unwrap();
+        std::fs::copy(
+            first.db.with_file_name("pool.key"),
+            env.db.with_file_name("pool.key"),
+        )
+        .unwrap();
+    }
+    env
+}
+
+fn hook(env: &Env, u: &str) -> crate::common::Outcome {
+    env.run(&["hook", "vm-pre-start", "-vmuuid", u, "-reason", "none"])
+}
+
+#[test]
+fn issue_14_a_vm_registered_on_host_1_is_known_to_host_2s_hook_in_one_xe_call() {
+    let host1 = Env::new();
+    let u = uuid(1);
+    host1.host_vm(vm(&u, "render-01", "halted", None));
+    host1
+        .run(&[
+            "register-vm",
+            "--vm-uuid",
+            &u,
+            "--pool=B",
+            "--priority=high",
+            "--vm-id=7",
+        ])
+        .code(0);
+
+    // Host 2 has an empty database and the pool's key: the VM starts there.
+    let host2 = second_host(&host1, true);
+    host2.run(&["init"]).code(0);
+    host2.clear_calls();
+    hook(&host2, &u).code(0).quiet().stdout_is("");
+    assert_eq!(
+        host2.row(&u),
+        Some((7, "B".into(), 2, Some("render-01".into())))
+    );
+    assert_eq!(host2.call_names(), ["vm-list"], "one xe call");
+    let history = host2.run(&["--json", "history"]).json();
+    assert_eq!(history[0]["command"], "hook vm-pre-start");
+    assert!(history[0]["outcome"]
+        .as_str()
+        .unwrap()
+        .starts_with("written from the VM's pool record"));
+    // Its next start there: the row is known, one call as for any VM in sync.
+    host2.clear_calls();
+    hook(&host2, &u).code(0).stdout_is("");
+    assert_eq!(host2.call_names(), ["vm-param-get"]);
+
+    // A host without the pool's key believes no record: nothing written, no xe call.
+    let host3 = second_host(&host1, false);
+    host3.run(&["init"]).code(0);
+    host3.clear_calls();
+    hook(&host3, &u).code(0).stdout_is("");
+    assert_eq!(host3.row(&u), None);
+    assert!(host3.calls().is_empty());
+}
+
+#[test]
+fn issue_14_a_pool_record_changed_by_the_vms_owner_or_copied_to_a_clone_is_not_believed() {
+    let host1 = Env::new();
+    let u = uuid(1);
+    host1.host_vm(vm(&u, "render-01", "halted", None));
+    host1
+        .run(&["register-vm", "--vm-uuid", &u, "--pool=A", "--priority=low"])
+        .code(0);
+    // The owner raises its own priority in other-config (xapi lets a VM admin do that).
+    let mut raised = record(&host1, &u);
+    raised.insert("vgpu-admin:priority".into(), "high".into());
+    host1.host_vm_set(
+        &u,
+        "other_config",
+        serde_json::json!(raised.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>()),
+    );
+    // A clone carries the original's (valid) record under its own uuid.
+    let clone = uuid(2);
+    host1.host_vm(vm(&clone, "render-01-clone", "halted", None));
+    let original: Vec<[String; 2]> = record(&host1, &u)
+        .into_iter()
+        .map(|(k, v)| [k, if v == "high" { "low".into() } else { v }])
+        .collect();
+    host1.host_vm_set(&clone, "other_config", serde_json::json!(original));
+
+    let host2 = second_host(&host1, true);
+    host2.run(&["init"]).code(0);
+    for vm_uuid in [&u, &clone] {
+        hook(&host2, vm_uuid).code(1).stdout_has(
+            "carries a vGPU pool record this host does not believe (its signature does not match",
+        );
+        assert_eq!(host2.row(vm_uuid), None);
+    }
+}
+
+#[test]
+fn issue_14_a_pool_record_whose_vm_id_this_host_gives_another_vm_is_refused() {
+    let host1 = Env::new();
+    let u = uuid(1);
+    host1.host_vm(vm(&u, "render-01", "halted", None));
+    host1
+        .run(&["register-vm", "--vm-uuid", &u, "--vm-id=7"])
+        .code(0);
+    let host2 = second_host(&host1, true);
+    host2.seed(&[(7, &uuid(9), Some("local-vm"), "A", 1)]);
+    let before = host2.db_bytes();
+    hook(&host2, &u)
+        .code(1)
+        .stdout_has(&format!("vgpu-admin: VM {u}: the pool record of VM {u} gives it a vm_id this host's database has for another VM"));
+    assert_eq!(host2.row(&u), None);
+    assert_eq!(host2.db_bytes(), before);
+}
