@@ -65,3 +65,110 @@ pub fn register_from_pool(
         Err(e) => Err(e.into()),
     }
 }
+
+/// What `sync` did (or, under a dry run, would do) with one VM of the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Synced {
+    /// The VM has no pool record.
+    NoRecord,
+    /// Its record is not believed, and why.
+    Unverified(String),
+    /// The row already says what the record says.
+    Same,
+    /// A row was written from the record.
+    Added(VmRecord),
+    /// The row was refreshed from the record (the VM's args agree with the record: the change
+    /// was made on another host); the row before and after.
+    Updated(VmRecord, VmRecord),
+    /// The row, the record and the VM's args disagree: nothing was written; why.
+    Conflict(String),
+}
+
+/// Brings this host's row of `vm` (as the pool listing shows it) in line with its pool record
+/// where that is safe: a missing row is added, a row the record and the VM's args both
+/// contradict is refreshed, anything else is a conflict, reported and left alone.
+pub fn sync_one(
+    vm: &HostVm,
+    store: &Store,
+    key: Option<&PoolKey>,
+    dry_run: bool,
+) -> Result<Synced, Failure> {
+    let uuid = VmUuid::parse(&vm.uuid).map_err(|e| Failure::failed(e.to_string()))?;
+    let config = match pool_record::read(&vm.pool_record, uuid.as_str(), key) {
+        Claim::None => return Ok(Synced::NoRecord),
+        Claim::Unverified(why) => return Ok(Synced::Unverified(why)),
+        Claim::Valid(config) => config,
+    };
+    let row = store.vm(uuid.as_str())?;
+    let Some(row) = row else {
+        let (name, _) = VmName::from_label(&vm.name);
+        let new = NewVm {
+            uuid: uuid.clone(),
+            name,
+            pool: config.pool,
+            priority: config.priority,
+            vm_id: Some(config.vm_id),
+        };
+        let written = if dry_run {
+            store.preview_register(&new, &Default::default())
+        } else {
+            store.register_from_pool(&new)
+        };
+        return match written {
+            Ok(row) => Ok(Synced::Added(row)),
+            Err(e @ StoreError::VmIdTaken { .. }) => Ok(Synced::Conflict(format!(
+                "its pool record gives it vm_id {}, which this database has for another VM ({e})",
+                config.vm_id.get()
+            ))),
+            Err(e) => Err(e.into()),
+        };
+    };
+    if row.config().as_ref() == Some(&config) {
+        return Ok(Synced::Same);
+    }
+    let describe = |c: &crate::model::VmConfig| {
+        format!(
+            "pool {}, priority {}, vm_id {}",
+            c.pool,
+            c.priority,
+            c.vm_id.get()
+        )
+    };
+    let database = row
+        .config()
+        .map_or_else(|| "an invalid entry".to_string(), |c| describe(&c));
+    let args_agree =
+        crate::vgpu::sync(vm.device_model_args(), &config) == crate::vgpu::Sync::InSync;
+    if !args_agree {
+        return Ok(Synced::Conflict(format!(
+            "this database says {database}, the pool record {}, and the VM's args agree with neither (see 'vgpu-admin check')",
+            describe(&config)
+        )));
+    }
+    let changes = crate::store::VmChanges {
+        name: None,
+        pool: Some(config.pool),
+        priority: Some(config.priority),
+        vm_id: Some(config.vm_id),
+    };
+    let updated = if dry_run {
+        store
+            .preview_update(uuid.as_str(), &changes, &Default::default())
+            .map(|after| (row.clone(), after))
+    } else {
+        store.update_saying(
+            uuid.as_str(),
+            &changes,
+            &Default::default(),
+            "refreshed from the VM's pool record (changed on another host of the pool)",
+        )
+    };
+    match updated {
+        Ok((before, after)) => Ok(Synced::Updated(before, after)),
+        Err(e @ StoreError::VmIdTaken { .. }) => Ok(Synced::Conflict(format!(
+            "its pool record gives it vm_id {}, which this database has for another VM ({e})",
+            config.vm_id.get()
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}

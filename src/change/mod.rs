@@ -22,7 +22,7 @@ mod from_pool;
 pub mod lock;
 mod recover;
 
-pub use from_pool::{register_from_pool, FromPool};
+pub use from_pool::{register_from_pool, sync_one, FromPool, Synced};
 
 pub use recover::recover;
 

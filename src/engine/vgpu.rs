@@ -214,6 +214,40 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
             .collect())
     });
     host_fn!(api, ctx, "vgpu",
+    /// What the pool record of `host_vm` (from `xe::vms` or `xe::vm`) says, checked with this
+    /// host's pool key: `#{state, why, pool, priority, vm_id}` — `state` is `"valid"` (the
+    /// values are the record's), `"unverified"` (`why` says why it is not believed) or
+    /// `"none"` (no record).
+    fn pool_claim(ctx, host_vm: Map) -> Rr<Map> {
+        let uuid = host_vm.get("uuid").and_then(optional).unwrap_or_default();
+        let record: std::collections::BTreeMap<String, String> = host_vm
+            .get("pool_record")
+            .and_then(|r| r.read_lock::<Map>().map(|r| r.clone()))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let key = crate::pool_record::PoolKey::load(&crate::pool_record::key_path(&ctx.config.db_path))
+            .map_err(HostError::failed)?;
+        let mut m = Map::new();
+        match crate::pool_record::read(&record, &uuid, key.as_ref()) {
+            crate::pool_record::Claim::None => {
+                m.insert("state".into(), "none".into());
+            }
+            crate::pool_record::Claim::Unverified(why) => {
+                m.insert("state".into(), "unverified".into());
+                m.insert("why".into(), why.into());
+            }
+            crate::pool_record::Claim::Valid(c) => {
+                m.insert("state".into(), "valid".into());
+                m.insert("pool".into(), c.pool.to_string().into());
+                m.insert("priority".into(), c.priority.to_string().into());
+                m.insert("vm_id".into(), rhai::INT::from(c.vm_id.get()).into());
+            }
+        }
+        Ok(m)
+    });
+    host_fn!(api, ctx, "vgpu",
     /// The vm_ids that the vGPU devices of two or more of `host_vms` carry, as an array of
     /// `#{vm_id, vms}` (`vms`: the VMs carrying it): the mediator cannot tell such VMs apart.
     fn vm_id_clashes(_ctx, host_vms: Array) -> Rr<Array> {

@@ -247,6 +247,61 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         })
     });
     host_fn!(api, ctx, "vms",
+    /// Brings this host's rows in line with the pool records of `host_vms` (from `xe::vms`: the
+    /// whole pool), where that is safe: a VM with a believed record and no row gets one
+    /// (`added`); a row that the record and the VM's args both contradict is refreshed
+    /// (`updated`: changed on another host); a row, record and args that disagree are left
+    /// alone (`conflict`); a record not believed is `unverified`; `same` and `none` (no record)
+    /// change nothing. Returns one map per VM: `#{uuid, name, outcome, why, before, after}`
+    /// (`before`/`after`: VM maps or `()`). Under `--dry-run` it writes nothing.
+    fn sync_from_pool(ctx, host_vms: rhai::Array) -> Rr<rhai::Array> {
+        let key = crate::pool_record::PoolKey::load(&crate::pool_record::key_path(&ctx.config.db_path))
+            .map_err(HostError::failed)?;
+        let store = if ctx.config.dry_run { ctx.store_for_script()? } else { ctx.store_for_script_write()? };
+        let mut out = rhai::Array::new();
+        for item in &host_vms {
+            let Some(m) = item.read_lock::<Map>().map(|m| m.clone()) else { continue };
+            let text = |k: &str| m.get(k).filter(|v| !v.is_unit()).map(|v| v.to_string());
+            let record = m
+                .get("pool_record")
+                .and_then(|r| r.read_lock::<Map>().map(|r| r.clone()))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let vm = crate::xe::HostVm {
+                uuid: text("uuid").unwrap_or_default(),
+                name: text("name_label").unwrap_or_default(),
+                power_state: text("power_state").unwrap_or_default(),
+                device_model_args: text("device_model_args"),
+                args_exact: false,
+                resident_on: text("resident_on"),
+                pool_record: record,
+            };
+            let synced = crate::change::sync_one(&vm, &store, key.as_ref(), ctx.config.dry_run)
+                .map_err(HostError::boxed)?;
+            use crate::change::Synced;
+            let (outcome, why, before, after) = match synced {
+                Synced::NoRecord => ("none", String::new(), None, None),
+                Synced::Unverified(why) => ("unverified", why, None, None),
+                Synced::Same => ("same", String::new(), None, None),
+                Synced::Added(row) => ("added", String::new(), None, Some(row)),
+                Synced::Updated(before, after) => ("updated", String::new(), Some(before), Some(after)),
+                Synced::Conflict(why) => ("conflict", why, None, None),
+            };
+            let mut r = Map::new();
+            r.insert("uuid".into(), vm.uuid.clone().into());
+            r.insert("name".into(), crate::model::printable(&vm.name).into_owned().into());
+            r.insert("outcome".into(), outcome.into());
+            r.insert("why".into(), why.into());
+            let as_map = |row: Option<crate::store::VmRecord>| row.map_or(Dynamic::UNIT, |r| Dynamic::from_map(vm_map(&r)));
+            r.insert("before".into(), as_map(before));
+            r.insert("after".into(), as_map(after));
+            out.push(Dynamic::from_map(r));
+        }
+        Ok(out)
+    });
+    host_fn!(api, ctx, "vms",
     /// The audit trail, oldest first: every change to a VM's configuration as maps `#{id, at,
     /// command, vm_uuid, before, after, outcome, user, host}` (`before`/`after`: `#{vm_id,
     /// vm_name, pool_id, priority}` with the priority level, or `()` when not registered).

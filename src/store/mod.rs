@@ -693,6 +693,17 @@ impl Store {
         changes: &VmChanges,
         held: &HeldIds,
     ) -> Result<(VmRecord, VmRecord), StoreError> {
+        self.update_saying(uuid, changes, held, "done")
+    }
+
+    /// Like [`Store::update`], its history row saying `outcome`.
+    pub fn update_saying(
+        &self,
+        uuid: &str,
+        changes: &VmChanges,
+        held: &HeldIds,
+        outcome: &str,
+    ) -> Result<(VmRecord, VmRecord), StoreError> {
         let tx = self.write_tx("changing a VM")?;
         let before = self
             .vm(uuid)?
@@ -722,7 +733,7 @@ impl Store {
             uuid,
             Some(&RowValues::from(&before)),
             Some(&RowValues::from(&after)),
-            "done",
+            outcome,
         )?;
         tx.commit().map_err(|e| self.classify(e))?;
         Ok((before, after))

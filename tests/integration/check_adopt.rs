@@ -65,7 +65,7 @@ fn check_reports_each_kind_of_drift_in_one_xe_call() {
         .stdout_has(&format!("missing:  {}: registered but not on this host", uuid(3)))
         .stdout_has(&format!("manual:   manual ({}): unregistered", uuid(4)))
         .stdout_has(&format!("clash:    vm_id 1 is carried by 2 VMs: insync ({}), clash ({})", uuid(1), uuid(5)))
-        .stdout_has("1 in sync, 0 fixed, 1 differ, 1 missing, 0 invalid, 3 manual, 0 unsplittable, 1 vm_id clashes");
+        .stdout_has("1 in sync, 0 fixed, 1 differ, 1 missing, 0 invalid, 3 manual, 0 unsplittable, 1 vm_id clashes, 0 pool records disagree");
     // One checked listing: the uuids (--minimal), then the records.
     assert_eq!(env.call_names(), vec!["vm-list", "vm-list"]);
     let json = env.run(&["--json", "check"]).code(5).json();
@@ -103,7 +103,7 @@ fn check_fix_rewrites_only_the_drifted_args() {
         .code(0);
     // The vm_id clash between "insync" and the unregistered "clash" is left to the admin.
     env.run(&["check"]).code(5).stdout_has(
-        "2 in sync, 0 fixed, 0 differ, 0 missing, 0 invalid, 3 manual, 0 unsplittable, 1 vm_id clashes",
+        "2 in sync, 0 fixed, 0 differ, 0 missing, 0 invalid, 3 manual, 0 unsplittable, 1 vm_id clashes, 0 pool records disagree",
     );
 }
 

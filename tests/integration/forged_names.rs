@@ -443,7 +443,7 @@ fn reads(env: &Env, name: &str, x_registered: bool) {
     out.code(0);
     warned(&out);
     out.stdout_has(&format!("in sync:  y-db ({y})\n"))
-        .stdout_has(" 0 differ, 0 missing, 0 invalid, 0 manual, 0 unsplittable, 0 vm_id clashes\n");
+        .stdout_has(" 0 differ, 0 missing, 0 invalid, 0 manual, 0 unsplittable, 0 vm_id clashes, 0 pool records disagree\n");
     nothing_forged(env, &out);
     if x_registered {
         out.stdout_has(&format!("in sync:  {shown} ({x})\n"))
@@ -733,7 +733,7 @@ fn issue_10_forged_records_hold_no_vm_id_and_clash_with_nothing() {
 
     let out = run(&env, &["check"]);
     out.code(0).stdout_has(
-        "1 in sync, 0 fixed, 0 differ, 0 missing, 0 invalid, 0 manual, 0 unsplittable, 0 vm_id clashes",
+        "1 in sync, 0 fixed, 0 differ, 0 missing, 0 invalid, 0 manual, 0 unsplittable, 0 vm_id clashes, 0 pool records disagree",
     );
     warned(&out);
     let out = run(&env, &["--json", "check"]);
@@ -802,7 +802,7 @@ fn issue_10_a_name_with_map_separators_confuses_nothing() {
         assert_eq!(e["name"], expected);
     }
     run(&env, &["check"]).code(0).quiet().stdout_has(
-        "1 in sync, 0 fixed, 0 differ, 0 missing, 0 invalid, 0 manual, 0 unsplittable, 0 vm_id clashes",
+        "1 in sync, 0 fixed, 0 differ, 0 missing, 0 invalid, 0 manual, 0 unsplittable, 0 vm_id clashes, 0 pool records disagree",
     );
     run(&env, &["status"])
         .code(0)
@@ -834,7 +834,7 @@ fn issue_10_a_name_with_map_separators_confuses_nothing() {
         .quiet()
         .stdout_has(&format!("in sync:  {name} ({x})\n"))
         .stdout_has(
-            "2 in sync, 0 fixed, 0 differ, 0 missing, 0 invalid, 0 manual, 0 unsplittable, 0 vm_id clashes",
+            "2 in sync, 0 fixed, 0 differ, 0 missing, 0 invalid, 0 manual, 0 unsplittable, 0 vm_id clashes, 0 pool records disagree",
         );
     run(
         &env,

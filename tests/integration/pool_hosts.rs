@@ -402,3 +402,129 @@ fn issue_14_a_pool_record_whose_vm_id_this_host_gives_another_vm_is_refused() {
     assert_eq!(host2.row(&u), None);
     assert_eq!(host2.db_bytes(), before);
 }
+
+#[test]
+fn issue_14_sync_into_an_empty_database_reproduces_the_rows_and_reports_conflicts() {
+    let host1 = Env::new();
+    let (a, b, c) = (uuid(1), uuid(2), uuid(3));
+    host1.host_vm(vm(&a, "render-01", "halted", None));
+    host1.host_vm(vm(&b, "render-02", "halted", None));
+    host1.host_vm(vm(&c, "plain", "halted", None));
+    host1
+        .run(&[
+            "register-vm",
+            "--vm-uuid",
+            &a,
+            "--pool=B",
+            "--priority=high",
+            "--vm-id=3",
+        ])
+        .code(0);
+    host1
+        .run(&[
+            "register-vm",
+            "--vm-uuid",
+            &b,
+            "--pool=A",
+            "--priority=low",
+            "--vm-id=4",
+        ])
+        .code(0);
+
+    // A new host (its database lost, or never made), with the pool's key.
+    let host2 = second_host(&host1, true);
+    host2.run(&["init"]).code(0);
+    host2.clear_calls();
+    let plan = host2.run(&["--dry-run", "sync"]);
+    plan.code(0)
+        .stdout_has(&format!(
+            "would add: render-01 ({a}): pool B, priority high, vm_id 3\n"
+        ))
+        .stdout_has(
+            "2 would be added, 0 would be updated, 0 conflicts, 0 not believed, 0 unchanged\n",
+        );
+    assert_eq!(host2.vm_count(), 0, "a dry run writes nothing");
+    assert_eq!(
+        host2.call_names(),
+        ["vm-list", "vm-list"],
+        "one checked listing"
+    );
+    host2
+        .run(&["sync"])
+        .code(0)
+        .stdout_has("2 added, 0 updated, 0 conflicts");
+    for u in [&a, &b] {
+        assert_eq!(host2.row(u), host1.row(u), "row of {u}");
+    }
+    let history = host2.run(&["--json", "history"]).json();
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert!(history
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["command"] == "sync"
+            && r["outcome"]
+                .as_str()
+                .unwrap()
+                .starts_with("written from the VM's pool record")));
+    assert_eq!(host2.row(&c), None);
+    host2
+        .run(&["sync"])
+        .code(0)
+        .stdout_is("0 added, 0 updated, 0 conflicts, 0 not believed, 2 unchanged\n");
+
+    // Changed on host 1: host 2's row is refreshed (the record and the VM's args agree).
+    host1
+        .run(&["set-priority", "--vm-uuid", &a, "--priority=medium"])
+        .code(0);
+    host2.run(&["check"])
+        .code(5)
+        .stdout_has(&format!("record:   render-01 ({a}): this database says pool B, priority high, vm_id 3; the pool record pool B, priority medium, vm_id 3"));
+    host2.run(&["sync"]).code(0).stdout_has(&format!(
+        "updated:    render-01 ({a}): pool B→B, priority high→medium, vm_id 3→3\n"
+    ));
+    assert_eq!(host2.row(&a), host1.row(&a));
+
+    // A conflict: host 2's row, the record and the args all differ. Reported, not overwritten.
+    let conn = host2.sql();
+    conn.execute("UPDATE vms SET pool_id = 'B' WHERE vm_uuid = ?1", [&b])
+        .unwrap();
+    drop(conn);
+    host1.host_vm_set(
+        &b,
+        "platform",
+        serde_json::json!([[
+            "device-model-args",
+            "-device vgpu-stub,pool_id=B,priority=high,vm_id=4"
+        ]]),
+    );
+    let row_before = host2.row(&b);
+    host2.run(&["sync"])
+        .code(5)
+        .stdout_has(&format!("conflict:   render-02 ({b}): this database says pool B, priority low, vm_id 4, the pool record pool A, priority low, vm_id 4, and the VM's args agree with neither"))
+        .stdout_has("1 conflicts");
+    assert_eq!(host2.row(&b), row_before);
+}
+
+#[test]
+fn issue_14_sync_refuses_records_it_cannot_believe() {
+    let host1 = Env::new();
+    let a = uuid(1);
+    host1.host_vm(vm(&a, "render-01", "halted", None));
+    host1
+        .run(&["register-vm", "--vm-uuid", &a, "--vm-id=3"])
+        .code(0);
+    // A host of another pool (its own key).
+    let other = second_host(&host1, false);
+    other.run(&["set-hook-policy", "--policy=warn"]).code(0);
+    std::fs::write(
+        other.db.with_file_name("pool.key"),
+        format!("{}\n", "cd".repeat(32)),
+    )
+    .unwrap();
+    other.run(&["sync"])
+        .code(5)
+        .stdout_has(&format!("unverified: render-01 ({a}): its pool record is not believed: its signature does not match"))
+        .stdout_has("0 added, 0 updated, 0 conflicts, 1 not believed, 0 unchanged");
+    assert_eq!(other.row(&a), None);
+}

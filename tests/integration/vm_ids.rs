@@ -79,7 +79,9 @@ fn issue_10_an_id_carried_by_a_hand_configured_vm_is_taken() {
 #[test]
 fn issue_10_check_reports_vms_carrying_the_same_vm_id() {
     let env = host();
-    env.run(&["check"]).code(0).stdout_has("0 vm_id clashes");
+    env.run(&["check"])
+        .code(0)
+        .stdout_has("0 vm_id clashes, 0 pool records disagree");
     // A second hand-configured VM with vm_id 6, and one with the registered VM's 5.
     env.host_vm(vm(
         &uuid(5),
@@ -105,7 +107,7 @@ fn issue_10_check_reports_vms_carrying_the_same_vm_id() {
             uuid(2),
             uuid(5)
         ))
-        .stdout_has("2 vm_id clashes");
+        .stdout_has("2 vm_id clashes, 0 pool records disagree");
     let json = env.run(&["--json", "check"]).code(5).json();
     let clashes = json["clashes"].as_array().unwrap();
     assert_eq!(clashes.len(), 2);
