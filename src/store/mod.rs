@@ -304,8 +304,14 @@ impl Store {
             }
             Err(e) => return Err(self.classify(e)),
         };
-        // Ours, the earlier tool's, or empty: anything else is left alone.
-        if let Some(found) = migrations::foreign_tables(&self.conn).map_err(|e| self.classify(e))? {
+        // Ours, the earlier tool's, or empty: anything else is left alone. (A newer schema may
+        // hold tables of later versions: it is only read.)
+        let foreign = if version <= latest_version() {
+            migrations::foreign_tables(&self.conn).map_err(|e| self.classify(e))?
+        } else {
+            None
+        };
+        if let Some(found) = foreign {
             return Err(StoreError::Foreign {
                 path: self.path.clone(),
                 found,

@@ -298,8 +298,11 @@ fn newer_database() -> (Env, String, i64) {
     let (env, u) = running_vm();
     env.host_vm(vm(&uuid(2), "other", "halted", None));
     let newer = vgpu_admin::store::latest_version() + 1;
+    // A later version may add tables of its own: still a vgpu-admin database, read only.
     env.sql()
-        .execute_batch(&format!("PRAGMA user_version = {newer}"))
+        .execute_batch(&format!(
+            "CREATE TABLE a_later_versions_table (x TEXT); PRAGMA user_version = {newer}"
+        ))
         .unwrap();
     env.clear_calls();
     (env, u, newer)
