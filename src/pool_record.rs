@@ -42,6 +42,16 @@ pub const KEY_FILE: &str = "pool.key";
 /// The pool's signing key.
 pub struct PoolKey(Vec<u8>);
 
+/// 32 bytes from 64 hexadecimal digits.
+fn hex_32(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
 /// Where the pool key of the database at `db` lives.
 pub fn key_path(db: &Path) -> PathBuf {
     db.parent().unwrap_or(Path::new(".")).join(KEY_FILE)
@@ -56,15 +66,7 @@ impl PoolKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read the pool key {}: {e}", path.display())),
         };
-        let hex = text.trim();
-        let bytes: Option<Vec<u8>> = (hex.len() == 64)
-            .then(|| {
-                (0..32)
-                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-                    .collect()
-            })
-            .flatten();
-        match bytes {
+        match hex_32(text.trim()) {
             Some(b) => Ok(Some(PoolKey(b))),
             None => Err(format!(
                 "the pool key {} is not 64 hexadecimal digits",
@@ -177,14 +179,7 @@ pub fn read(record: &BTreeMap<String, String>, uuid: &str, key: Option<&PoolKey>
     };
     let expected = key.sign(uuid, &config);
     // Compared in constant time by the MAC itself.
-    let given: Option<Vec<u8>> = (sig.len() == 64)
-        .then(|| {
-            (0..32)
-                .map(|i| u8::from_str_radix(&sig[2 * i..2 * i + 2], 16).ok())
-                .collect()
-        })
-        .flatten();
-    let ok = given.is_some_and(|g| {
+    let ok = hex_32(sig).is_some_and(|g| {
         key.mac(uuid, config.pool.as_str(), config.priority.as_str(), vm_id)
             .verify_slice(&g)
             .is_ok()

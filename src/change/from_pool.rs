@@ -44,7 +44,25 @@ pub fn register_from_pool(
         Claim::Unverified(why) => return Ok(FromPool::Unverified(why)),
         Claim::Valid(config) => config,
     };
-    let (name, _) = VmName::from_label(&vm.name);
+    match write_row(uuid, &vm.name, &config, store, dry_run) {
+        Ok(row) => Ok(FromPool::Written(row, Box::new(vm))),
+        Err(e @ StoreError::VmIdTaken { .. }) => Err(Failure::usage(format!(
+            "the pool record of VM {uuid} gives it a vm_id this host's database has for another VM: {e}"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Registers VM `uuid` (name-label `label`) with the configuration its pool record gives it;
+/// under a dry run, the row it would be.
+fn write_row(
+    uuid: &VmUuid,
+    label: &str,
+    config: &crate::model::VmConfig,
+    store: &Store,
+    dry_run: bool,
+) -> Result<VmRecord, StoreError> {
+    let (name, _) = VmName::from_label(label);
     let new = NewVm {
         uuid: uuid.clone(),
         name,
@@ -52,17 +70,10 @@ pub fn register_from_pool(
         priority: config.priority,
         vm_id: Some(config.vm_id),
     };
-    let row = if dry_run {
+    if dry_run {
         store.preview_register(&new, &Default::default())
     } else {
         store.register_from_pool(&new)
-    };
-    match row {
-        Ok(row) => Ok(FromPool::Written(row, Box::new(vm))),
-        Err(e @ StoreError::VmIdTaken { .. }) => Err(Failure::usage(format!(
-            "the pool record of VM {uuid} gives it a vm_id this host's database has for another VM: {e}"
-        ))),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -101,20 +112,7 @@ pub fn sync_one(
     };
     let row = store.vm(uuid.as_str())?;
     let Some(row) = row else {
-        let (name, _) = VmName::from_label(&vm.name);
-        let new = NewVm {
-            uuid: uuid.clone(),
-            name,
-            pool: config.pool,
-            priority: config.priority,
-            vm_id: Some(config.vm_id),
-        };
-        let written = if dry_run {
-            store.preview_register(&new, &Default::default())
-        } else {
-            store.register_from_pool(&new)
-        };
-        return match written {
+        return match write_row(&uuid, &vm.name, &config, store, dry_run) {
             Ok(row) => Ok(Synced::Added(row)),
             Err(e @ StoreError::VmIdTaken { .. }) => Ok(Synced::Conflict(format!(
                 "its pool record gives it vm_id {}, which this database has for another VM ({e})",

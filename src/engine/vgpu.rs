@@ -64,16 +64,7 @@ fn carried(host_vms: &Array) -> Vec<(u32, String, String)> {
             .get("device_model_args")
             .and_then(optional)
             .and_then(|args| vgpu::carried_vm_id(&args));
-        let from_record = m
-            .get("pool_record")
-            .and_then(|r| r.read_lock::<Map>().map(|r| r.clone()))
-            .and_then(|r| {
-                let record: std::collections::BTreeMap<String, String> = r
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                crate::pool_record::named_vm_id(&record)
-            });
+        let from_record = crate::pool_record::named_vm_id(&pool_record_of(&m));
         let mut ids: Vec<u32> = from_args.into_iter().chain(from_record).collect();
         ids.dedup();
         for id in ids {
@@ -81,6 +72,17 @@ fn carried(host_vms: &Array) -> Vec<(u32, String, String)> {
         }
     }
     out
+}
+
+/// The `pool_record` of a host VM map (see `xe::vms`), as the pool record module reads it.
+pub(super) fn pool_record_of(host_vm: &Map) -> std::collections::BTreeMap<String, String> {
+    host_vm
+        .get("pool_record")
+        .and_then(|r| r.read_lock::<Map>().map(|r| r.clone()))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// A map `#{"7": "web01 (uuid)"}` as the vm_ids it holds.
@@ -220,13 +222,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// `"none"` (no record).
     fn pool_claim(ctx, host_vm: Map) -> Rr<Map> {
         let uuid = host_vm.get("uuid").and_then(optional).unwrap_or_default();
-        let record: std::collections::BTreeMap<String, String> = host_vm
-            .get("pool_record")
-            .and_then(|r| r.read_lock::<Map>().map(|r| r.clone()))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let record = pool_record_of(&host_vm);
         let key = crate::pool_record::PoolKey::load(&crate::pool_record::key_path(&ctx.config.db_path))
             .map_err(HostError::failed)?;
         let mut m = Map::new();

@@ -262,13 +262,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         for item in &host_vms {
             let Some(m) = item.read_lock::<Map>().map(|m| m.clone()) else { continue };
             let text = |k: &str| m.get(k).filter(|v| !v.is_unit()).map(|v| v.to_string());
-            let record = m
-                .get("pool_record")
-                .and_then(|r| r.read_lock::<Map>().map(|r| r.clone()))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let record = super::vgpu::pool_record_of(&m);
             let vm = crate::xe::HostVm {
                 uuid: text("uuid").unwrap_or_default(),
                 name: text("name_label").unwrap_or_default(),
