@@ -50,6 +50,12 @@ pub enum ModelError {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A scheduler weight outside 1..=100.
+    #[error("invalid weight '{0}': expected a whole number from 1 to 100")]
+    Weight(String),
+    /// A rate or queue limit that is not a whole number from 0 to 4294967295.
+    #[error("invalid limit '{0}': expected a whole number from 0 (unlimited) to 4294967295")]
+    Limit(String),
     /// A time that is not `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or `YYYY-MM-DD HH:MM:SS`.
     #[error(
         "invalid time '{0}': expected YYYY-MM-DD, YYYY-MM-DD HH:MM or YYYY-MM-DD HH:MM:SS (UTC)"
@@ -130,6 +136,8 @@ deserialize_by_parse!(VmUuid, VmUuid::parse);
 deserialize_by_parse!(VmId, VmId::parse);
 deserialize_by_parse!(VmName, VmName::parse);
 deserialize_by_parse!(Since, Since::parse);
+deserialize_by_parse!(Weight, Weight::parse);
+deserialize_by_parse!(Limit, Limit::parse);
 
 /// A vGPU pool: A or B.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -312,6 +320,58 @@ impl VmId {
 impl fmt::Display for VmId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// A VM's scheduler weight for the GPU mediator: its share of GPU time, 1 to 100 (50 when
+/// never set, as the mediator's column default says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Weight(i64);
+
+impl Weight {
+    /// The mediator's default.
+    pub const DEFAULT: i64 = 50;
+
+    /// Parses a weight: a plain decimal 1..=100.
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        let text = input.trim();
+        match text.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) && text.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(Weight(n))
+            }
+            _ => Err(ModelError::Weight(shown(input))),
+        }
+    }
+
+    /// The number.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// A limit the GPU mediator enforces per VM (jobs per second, queued jobs, or an error count):
+/// 0 to 4294967295 (it reads them as unsigned 32-bit numbers); 0 means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Limit(i64);
+
+impl Limit {
+    /// Parses a limit: a plain decimal 0..=4294967295.
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        let text = input.trim();
+        match text.parse::<i64>() {
+            Ok(n)
+                if (0..=i64::from(u32::MAX)).contains(&n)
+                    && text.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Ok(Limit(n))
+            }
+            _ => Err(ModelError::Limit(shown(input))),
+        }
+    }
+
+    /// The number (0: unlimited).
+    pub fn get(self) -> i64 {
+        self.0
     }
 }
 

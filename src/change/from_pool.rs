@@ -87,10 +87,10 @@ pub enum Synced {
     /// The row already says what the record says.
     Same,
     /// A row was written from the record.
-    Added(VmRecord),
+    Added(Box<VmRecord>),
     /// The row was refreshed from the record (the VM's args agree with the record: the change
     /// was made on another host); the row before and after.
-    Updated(VmRecord, VmRecord),
+    Updated(Box<VmRecord>, Box<VmRecord>),
     /// The row, the record and the VM's args disagree: nothing was written; why.
     Conflict(String),
 }
@@ -113,7 +113,7 @@ pub fn sync_one(
     let row = store.vm(uuid.as_str())?;
     let Some(row) = row else {
         return match write_row(&uuid, &vm.name, &config, store, dry_run) {
-            Ok(row) => Ok(Synced::Added(row)),
+            Ok(row) => Ok(Synced::Added(Box::new(row))),
             Err(e @ StoreError::VmIdTaken { .. }) => Ok(Synced::Conflict(format!(
                 "its pool record gives it vm_id {}, which this database has for another VM ({e})",
                 config.vm_id.get()
@@ -148,6 +148,7 @@ pub fn sync_one(
         pool: Some(config.pool),
         priority: Some(config.priority),
         vm_id: Some(config.vm_id),
+        ..Default::default()
     };
     let updated = if dry_run {
         store
@@ -162,7 +163,7 @@ pub fn sync_one(
         )
     };
     match updated {
-        Ok((before, after)) => Ok(Synced::Updated(before, after)),
+        Ok((before, after)) => Ok(Synced::Updated(Box::new(before), Box::new(after))),
         Err(e @ StoreError::VmIdTaken { .. }) => Ok(Synced::Conflict(format!(
             "its pool record gives it vm_id {}, which this database has for another VM ({e})",
             config.vm_id.get()

@@ -279,8 +279,8 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
                 Synced::NoRecord => ("none", String::new(), None, None),
                 Synced::Unverified(why) => ("unverified", why, None, None),
                 Synced::Same => ("same", String::new(), None, None),
-                Synced::Added(row) => ("added", String::new(), None, Some(row)),
-                Synced::Updated(before, after) => ("updated", String::new(), Some(before), Some(after)),
+                Synced::Added(row) => ("added", String::new(), None, Some(*row)),
+                Synced::Updated(before, after) => ("updated", String::new(), Some(*before), Some(*after)),
                 Synced::Conflict(why) => ("conflict", why, None, None),
             };
             let mut r = Map::new();

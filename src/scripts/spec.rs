@@ -13,13 +13,16 @@
 //! //! @example vgpu-admin list-vms --pool=A   An example for --help (the command line as typed)
 //! ```
 //!
-//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `host`, `time`, `text`, `path`, `int LO..HI`, or a
+//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `host`, `time`, `weight`, `limit`,
+//! `text`, `path`, `int LO..HI`, or a
 //! list of choices like `<warn|enforce>`; `default=VALUE` (checked like a given value) is shown
 //! in `--help` and handed to the script when the option is not given. The host checks every
 //! value by its kind, and the groups, before the script runs; completion offers the values of a
 //! closed kind.
 
-use crate::model::{HostRef, ModelError, Pool, Priority, Since, VmId, VmName, VmUuid};
+use crate::model::{
+    HostRef, Limit, ModelError, Pool, Priority, Since, VmId, VmName, VmUuid, Weight,
+};
 
 /// What kind of value an option takes; the host validates it before the script runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +41,10 @@ pub enum ValueKind {
     Host,
     /// A time (UTC): `YYYY-MM-DD[ HH:MM[:SS]]`; the script gets `YYYY-MM-DD HH:MM:SS`.
     Time,
+    /// A scheduler weight, 1..100; the script gets an integer.
+    Weight,
+    /// A mediator limit, 0 (unlimited) to 4294967295; the script gets an integer.
+    Limit,
     /// Any text without control characters.
     Text,
     /// An absolute file path (no control characters): what the host runs or reads is never
@@ -75,6 +82,8 @@ impl ValueKind {
             "name" => ValueKind::Name,
             "host" => ValueKind::Host,
             "time" => ValueKind::Time,
+            "weight" => ValueKind::Weight,
+            "limit" => ValueKind::Limit,
             "text" => ValueKind::Text,
             "path" => ValueKind::Path,
             range if range.starts_with("int ") => {
@@ -105,6 +114,8 @@ impl ValueKind {
             ValueKind::Name => "name".into(),
             ValueKind::Host => "host".into(),
             ValueKind::Time => "time".into(),
+            ValueKind::Weight => "1..100".into(),
+            ValueKind::Limit => "0..4294967295".into(),
             ValueKind::Text => "text".into(),
             ValueKind::Path => "path".into(),
             ValueKind::Int { min, max } => format!("{min}..{max}"),
@@ -133,6 +144,12 @@ impl ValueKind {
             ValueKind::Name => model(VmName::parse(input).map(|n| n.to_string())),
             ValueKind::Host => model(HostRef::parse(input).map(|h| h.to_string())),
             ValueKind::Time => model(Since::parse(input).map(|t| t.to_string())),
+            ValueKind::Weight => Weight::parse(input)
+                .map(|w| OptionValue::Int(w.get()))
+                .map_err(|e| e.to_string()),
+            ValueKind::Limit => Limit::parse(input)
+                .map(|l| OptionValue::Int(l.get()))
+                .map_err(|e| e.to_string()),
             ValueKind::VmId => VmId::parse(input)
                 .map(|id| OptionValue::Int(id.get()))
                 .map_err(|e| e.to_string()),

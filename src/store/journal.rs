@@ -52,6 +52,23 @@ pub struct RowValues {
     pub pool_id: String,
     /// priority (0, 1, 2).
     pub priority: i64,
+    /// The GPU mediator's controls (weight, rate, queue depth, quarantine), for the audit
+    /// trail; `None` in rows written before they existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controls: Option<Controls>,
+}
+
+/// The GPU mediator's per-VM controls, as the audit trail shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Controls {
+    /// weight.
+    pub weight: i64,
+    /// max_jobs_per_sec.
+    pub max_jobs_per_sec: i64,
+    /// max_queue_depth.
+    pub max_queue_depth: i64,
+    /// quarantined.
+    pub quarantined: bool,
 }
 
 impl From<&VmRecord> for RowValues {
@@ -61,6 +78,12 @@ impl From<&VmRecord> for RowValues {
             vm_name: r.vm_name.clone(),
             pool_id: r.pool_id.clone(),
             priority: r.priority_level,
+            controls: Some(Controls {
+                weight: r.weight,
+                max_jobs_per_sec: r.max_jobs_per_sec,
+                max_queue_depth: r.max_queue_depth,
+                quarantined: r.quarantined,
+            }),
         }
     }
 }

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_history.sql",
         sql: include_str!("../../migrations/0007_history.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_scheduler_controls.sql",
+        sql: include_str!("../../migrations/0008_scheduler_controls.sql"),
+    },
 ];
 
 /// The schema version this build writes.
@@ -168,6 +173,44 @@ pub fn foreign_tables(conn: &Connection) -> rusqlite::Result<Option<String>> {
     Ok(None)
 }
 
+/// Runs one migration's SQL. An `ALTER TABLE t ADD COLUMN c ...` statement whose column is
+/// already there (the GPU mediator adds its columns to `vms` itself) is skipped, so that such a
+/// migration is a no-op on a database the mediator has extended.
+fn run_migration(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    let adds_column = |statement: &str| -> Option<(String, String)> {
+        let words: Vec<&str> = statement.split_whitespace().collect();
+        match words.as_slice() {
+            [alter, table, t, add, column, c, ..]
+                if alter.eq_ignore_ascii_case("ALTER")
+                    && table.eq_ignore_ascii_case("TABLE")
+                    && add.eq_ignore_ascii_case("ADD")
+                    && column.eq_ignore_ascii_case("COLUMN") =>
+            {
+                Some((t.to_string(), c.to_string()))
+            }
+            _ => None,
+        }
+    };
+    if !sql.lines().any(|l| adds_column(l.trim()).is_some()) {
+        return conn.execute_batch(sql);
+    }
+    // Statement by statement (these files hold no ';' inside a statement).
+    let code: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for statement in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some((table, column)) = adds_column(statement) {
+            if has_column(conn, &table, &column)? {
+                continue;
+            }
+        }
+        conn.execute_batch(statement)?;
+    }
+    Ok(())
+}
+
 /// Applies every pending migration inside one `BEGIN IMMEDIATE` transaction.
 ///
 /// Concurrent processes are safe: the second one waits for the first (busy timeout) and then finds
@@ -178,7 +221,7 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<MigrationReport> {
     let adopted_legacy = from == 0 && has_tables(&tx)?;
     let mut to = from;
     for m in MIGRATIONS.iter().filter(|m| m.version > from) {
-        tx.execute_batch(m.sql)?;
+        run_migration(&tx, m.sql)?;
         // PRAGMA takes no bound parameters; the version is our own constant.
         tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))?;
         to = m.version;

@@ -203,6 +203,21 @@ pub struct VmChanges {
     /// New vm-id.
     #[serde(default)]
     pub vm_id: Option<VmId>,
+    /// New scheduler weight (the GPU mediator reads it live).
+    #[serde(default)]
+    pub weight: Option<crate::model::Weight>,
+    /// New rate limit, jobs per second (0: unlimited).
+    #[serde(default)]
+    pub max_jobs_per_sec: Option<crate::model::Limit>,
+    /// New limit of queued jobs (0: unlimited).
+    #[serde(default)]
+    pub max_queue_depth: Option<crate::model::Limit>,
+    /// Quarantine on or off.
+    #[serde(default)]
+    pub quarantined: Option<bool>,
+    /// A new error count (`clear-quarantine` sets 0).
+    #[serde(default)]
+    pub error_count: Option<crate::model::Limit>,
 }
 
 /// An open database.
@@ -637,6 +652,21 @@ impl Store {
         if let Some(priority) = changes.priority {
             row.priority_level = priority.level();
         }
+        if let Some(weight) = changes.weight {
+            row.weight = weight.get();
+        }
+        if let Some(rate) = changes.max_jobs_per_sec {
+            row.max_jobs_per_sec = rate.get();
+        }
+        if let Some(depth) = changes.max_queue_depth {
+            row.max_queue_depth = depth.get();
+        }
+        if let Some(quarantined) = changes.quarantined {
+            row.quarantined = quarantined;
+        }
+        if let Some(count) = changes.error_count {
+            row.error_count = count.get();
+        }
         row.derive();
         Ok(row)
     }
@@ -720,6 +750,11 @@ impl Store {
             .execute(
                 "UPDATE vms SET vm_name = COALESCE(?2, vm_name), pool_id = COALESCE(?3, pool_id), \
                     priority = COALESCE(?4, priority), vm_id = COALESCE(?5, vm_id), \
+                    weight = COALESCE(?6, weight), \
+                    max_jobs_per_sec = COALESCE(?7, max_jobs_per_sec), \
+                    max_queue_depth = COALESCE(?8, max_queue_depth), \
+                    quarantined = COALESCE(?9, quarantined), \
+                    error_count = COALESCE(?10, error_count), \
                     updated_at = CURRENT_TIMESTAMP \
              WHERE vm_uuid = ?1",
                 params![
@@ -727,7 +762,12 @@ impl Store {
                     changes.name.as_ref().map(VmName::as_str),
                     changes.pool.map(Pool::as_str),
                     changes.priority.map(Priority::level),
-                    changes.vm_id.map(VmId::get)
+                    changes.vm_id.map(VmId::get),
+                    changes.weight.map(crate::model::Weight::get),
+                    changes.max_jobs_per_sec.map(crate::model::Limit::get),
+                    changes.max_queue_depth.map(crate::model::Limit::get),
+                    changes.quarantined,
+                    changes.error_count.map(crate::model::Limit::get)
                 ],
             )
             .map_err(|e| self.constraint_error(e, changes.vm_id.map_or(0, VmId::get), uuid))?;

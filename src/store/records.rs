@@ -36,6 +36,16 @@ pub struct VmRecord {
     pub invalid: Option<String>,
     /// True when the VM runs with its previous settings until it is restarted.
     pub restart_pending: bool,
+    /// The GPU mediator's scheduler weight, 1..100 (50 when the column is not there yet).
+    pub weight: i64,
+    /// The mediator's rate limit, jobs per second (0: unlimited).
+    pub max_jobs_per_sec: i64,
+    /// The mediator's limit of queued jobs (0: unlimited).
+    pub max_queue_depth: i64,
+    /// True when the mediator rejects the VM's new GPU submissions.
+    pub quarantined: bool,
+    /// The faults the mediator counted for the VM.
+    pub error_count: i64,
 }
 
 fn shown<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -96,6 +106,11 @@ impl VmRecord {
             updated_at: text(row, "updated_at")?.unwrap_or_default(),
             invalid: None,
             restart_pending: int(row, "restart_pending", 0)? != 0,
+            weight: int(row, "weight", crate::model::Weight::DEFAULT)?,
+            max_jobs_per_sec: int(row, "max_jobs_per_sec", 0)?,
+            max_queue_depth: int(row, "max_queue_depth", 0)?,
+            quarantined: int(row, "quarantined", 0)? != 0,
+            error_count: int(row, "error_count", 0)?,
         };
         record.derive();
         Ok(record)
@@ -121,6 +136,11 @@ impl VmRecord {
             updated_at: String::new(),
             invalid: None,
             restart_pending,
+            weight: crate::model::Weight::DEFAULT,
+            max_jobs_per_sec: 0,
+            max_queue_depth: 0,
+            quarantined: false,
+            error_count: 0,
         };
         record.derive();
         record

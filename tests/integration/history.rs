@@ -88,7 +88,10 @@ fn issue_14_history_rows_for_register_each_set_remove_a_hook_repair_and_a_failed
             .map(|(c, o)| (c.to_string(), o.to_string()))
             .collect::<Vec<_>>()
     );
-    let cfg = |pool: &str, priority: i64, id: i64| serde_json::json!({"vm_id": id, "vm_name": "render-01", "pool_id": pool, "priority": priority});
+    let cfg = |pool: &str, priority: i64, id: i64| {
+        serde_json::json!({"vm_id": id, "vm_name": "render-01", "pool_id": pool, "priority": priority,
+            "controls": {"weight": 50, "max_jobs_per_sec": 0, "max_queue_depth": 0, "quarantined": false}})
+    };
     assert_eq!(rows[0]["before"], serde_json::Value::Null);
     assert_eq!(rows[0]["after"], cfg("B", 1, 1));
     assert_eq!(

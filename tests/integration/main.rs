@@ -26,6 +26,7 @@ mod read_commands;
 mod reliability;
 mod runaway_scripts;
 mod scale;
+mod scheduler_controls;
 mod scripts;
 mod shell;
 mod shell_survives;

@@ -30,6 +30,21 @@ fn vm_block(n: u32, name: Option<&str>, id: i64, pool: &str, prio: &str, level: 
     )
 }
 
+/// A VM as show-vm prints it: the GPU mediator's controls (here their defaults) after Priority.
+fn show_vm_block(
+    n: u32,
+    name: Option<&str>,
+    id: i64,
+    pool: &str,
+    prio: &str,
+    level: i64,
+) -> String {
+    vm_block(n, name, id, pool, prio, level).replace(
+        "  Created: ",
+        "  Scheduler Weight: 50\n  Rate Limit: unlimited\n  Max Queue Depth: unlimited\n  Quarantine: no (error count: 0)\n  Created: ",
+    )
+}
+
 #[test]
 fn list_pools_prints_both_pools_in_the_classic_format() {
     let env = fixture();
@@ -126,7 +141,9 @@ fn list_vms_json_has_the_stable_field_names() {
         json!([{
             "vm_uuid": uuid(2), "vm_id": 2, "vm_name": null, "pool_id": "B",
             "priority": "low", "priority_level": 0,
-            "created_at": TS, "updated_at": TS, "invalid": null, "restart_pending": false
+            "created_at": TS, "updated_at": TS, "invalid": null, "restart_pending": false,
+            "weight": 50, "max_jobs_per_sec": 0, "max_queue_depth": 0, "quarantined": false,
+            "error_count": 0
         }])
     );
 }
@@ -136,7 +153,7 @@ fn show_vm_prints_one_vm_and_finds_uuids_in_any_case() {
     let env = fixture();
     env.run(&["show-vm", &format!("--vm-uuid={}", uuid(1))])
         .code(0)
-        .stdout_is(&vm_block(1, Some("web01"), 1, "A", "high", 2));
+        .stdout_is(&show_vm_block(1, Some("web01"), 1, "A", "high", 2));
     env.run(&["show-vm", "--vm-uuid", &uuid(3).to_uppercase()])
         .code(0)
         .stdout_has("  Name: db, \"main\" $(x)");

@@ -185,6 +185,14 @@ fn bad_values(kind: &ValueKind) -> Vec<OsString> {
             text("2026-11-24 25:00"),
             text(""),
         ],
+        ValueKind::Weight => vec![text("0"), text("101"), text("-5"), text("ten"), text("")],
+        ValueKind::Limit => vec![
+            text("-1"),
+            text("4294967296"),
+            text("1.5"),
+            text("many"),
+            text(""),
+        ],
         ValueKind::Text => vec![],
         ValueKind::Path => vec![text("relative/qemu"), text(""), text("$(touch MARKER)")],
         ValueKind::Int { min, max } => vec![
@@ -210,6 +218,8 @@ fn good_value(kind: &ValueKind) -> String {
         ValueKind::Name => "web".into(),
         ValueKind::Host => "this".into(),
         ValueKind::Time => "2026-11-24".into(),
+        ValueKind::Weight => "80".into(),
+        ValueKind::Limit => "50".into(),
         ValueKind::Text => "5".into(),
         ValueKind::Path => "/bin/true".into(),
         ValueKind::Int { min, .. } => min.to_string(),

@@ -95,6 +95,12 @@ fn fresh_database_has_exactly_the_specified_schema_and_pools() {
                 Some("CURRENT_TIMESTAMP"),
                 0
             ),
+            // The GPU mediator's columns, exactly as it adds them (migration 8).
+            col("weight", "INTEGER", true, Some("50"), 0),
+            col("max_jobs_per_sec", "INTEGER", true, Some("0"), 0),
+            col("max_queue_depth", "INTEGER", true, Some("0"), 0),
+            col("quarantined", "INTEGER", true, Some("0"), 0),
+            col("error_count", "INTEGER", true, Some("0"), 0),
         ]
     );
     let sql = schema_sql(&conn);

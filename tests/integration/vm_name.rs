@@ -316,7 +316,7 @@ fn set(env: &Env, u: &str, args: &str) -> Vec<String> {
 fn issue_10_vm_name_show_vm() {
     let (env, out) = by_name_as_by_uuid(&["show-vm"], &w(), NAME, None);
     out.code(0).quiet().stdout_is(&format!(
-        "VM Configuration:\n  UUID: {}\n  Name: {NAME}\n  VM ID: 7\n  Pool: A\n  Priority: high (2)\n  Created: 2026-01-02 03:04:05\n  Updated: 2026-01-02 03:04:05\n",
+        "VM Configuration:\n  UUID: {}\n  Name: {NAME}\n  VM ID: 7\n  Pool: A\n  Priority: high (2)\n  Scheduler Weight: 50\n  Rate Limit: unlimited\n  Max Queue Depth: unlimited\n  Quarantine: no (error count: 0)\n  Created: 2026-01-02 03:04:05\n  Updated: 2026-01-02 03:04:05\n",
         w()
     ));
     assert_eq!(env.calls(), vec![lookup(NAME)], "the lookup is all");

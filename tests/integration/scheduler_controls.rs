@@ -1,0 +1,235 @@
+//! Issue 15, the GPU mediator's scheduler controls: its five columns (added by our migration or
+//! by the mediator itself, either way round, every row and value kept), the phase-3 tool's
+//! commands and lines, and bad values refused before anything is touched.
+
+use crate::common::{uuid, vm, Env};
+
+/// The mediator's own schema statements, as it runs them at start (`vgpu_config.c`).
+const MEDIATOR_ALTERS: &str = "ALTER TABLE vms ADD COLUMN weight INTEGER NOT NULL DEFAULT 50;
+ALTER TABLE vms ADD COLUMN max_jobs_per_sec INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vms ADD COLUMN max_queue_depth INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vms ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vms ADD COLUMN error_count INTEGER NOT NULL DEFAULT 0;";
+
+/// The five columns of `vms` as SQLite describes them: (name, type, not null, default).
+fn controls_columns(env: &Env) -> Vec<(String, String, bool, Option<String>)> {
+    let conn = env.sql();
+    let mut stmt = conn
+        .prepare("SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info('vms') WHERE name IN ('weight','max_jobs_per_sec','max_queue_depth','quarantined','error_count') ORDER BY cid")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn expected_columns() -> Vec<(String, String, bool, Option<String>)> {
+    [
+        "weight",
+        "max_jobs_per_sec",
+        "max_queue_depth",
+        "quarantined",
+        "error_count",
+    ]
+    .iter()
+    .map(|n| {
+        let default = if *n == "weight" { "50" } else { "0" };
+        (
+            n.to_string(),
+            "INTEGER".to_string(),
+            true,
+            Some(default.to_string()),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn issue_15_our_migration_adds_the_mediators_columns_exactly_and_keeps_its_values() {
+    // A database we create has the columns exactly as the mediator makes them.
+    let fresh = Env::new();
+    fresh.run(&["init"]).code(0);
+    assert_eq!(
+        controls_columns(&fresh),
+        expected_columns(),
+        "our migration's columns"
+    );
+
+    // The earlier tool's database, extended by the mediator first (with values it wrote), then
+    // migrated by us: the migration is a no-op on those columns and keeps every value.
+    let legacy = Env::new();
+    std::fs::create_dir_all(legacy.db.parent().unwrap()).unwrap();
+    let conn = rusqlite::Connection::open(&legacy.db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE pools (pool_id CHAR(1) PRIMARY KEY, pool_name TEXT NOT NULL, description TEXT,
+           enabled INTEGER DEFAULT 1, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+           updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+         CREATE TABLE vms (vm_id INTEGER PRIMARY KEY, vm_uuid TEXT UNIQUE NOT NULL, vm_name TEXT,
+           pool_id CHAR(1) NOT NULL DEFAULT 'A', priority INTEGER NOT NULL DEFAULT 1,
+           created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+           FOREIGN KEY (pool_id) REFERENCES pools(pool_id));
+         INSERT INTO pools (pool_id, pool_name) VALUES ('A', 'Pool A'), ('B', 'Pool B');",
+    )
+    .unwrap();
+    conn.execute_batch(MEDIATOR_ALTERS).unwrap();
+    conn.execute(
+        "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority, weight, max_jobs_per_sec, max_queue_depth, quarantined, error_count)
+         VALUES (7, ?1, 'render-01', 'B', 2, 80, 50, 8, 1, 3)",
+        [uuid(1)],
+    )
+    .unwrap();
+    drop(conn);
+    let json = legacy.run(&["--json", "show-vm", "--vm-uuid", &uuid(1)]);
+    let _ = json.stderr();
+    let json = json.json();
+    assert_eq!(
+        (
+            &json["weight"],
+            &json["max_jobs_per_sec"],
+            &json["max_queue_depth"],
+            &json["quarantined"],
+            &json["error_count"]
+        ),
+        (
+            &serde_json::json!(80),
+            &serde_json::json!(50),
+            &serde_json::json!(8),
+            &serde_json::json!(true),
+            &serde_json::json!(3)
+        )
+    );
+    assert_eq!(controls_columns(&legacy), expected_columns());
+
+    // Ours first, then the mediator starts: its check finds 'weight' and adds nothing; a
+    // replay of its ALTERs would fail, and a row written through us keeps its values.
+    let ours = Env::new();
+    ours.host_vm(vm(&uuid(2), "cad-01", "halted", None));
+    ours.run(&["register-vm", "--vm-uuid", &uuid(2)]).code(0);
+    ours.run(&["set-weight", "--vm-uuid", &uuid(2), "--weight=90"])
+        .code(0);
+    let conn = ours.sql();
+    let has_weight: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('vms') WHERE name = 'weight'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(has_weight, 1, "the mediator's own check finds the column");
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS pools (pool_id CHAR(1) PRIMARY KEY, pool_name TEXT NOT NULL);
+         INSERT OR IGNORE INTO pools (pool_id, pool_name) VALUES ('A', 'Pool A'), ('B', 'Pool B');",
+    )
+    .unwrap();
+    let weight: i64 = conn
+        .query_row(
+            "SELECT weight FROM vms WHERE vm_uuid = ?1",
+            [uuid(2)],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(weight, 90);
+}
+
+#[test]
+fn issue_15_the_commands_print_the_phase_3_lines_and_make_no_xe_call() {
+    let env = Env::new();
+    let u = uuid(1);
+    env.registered(vm(&u, "render-01", "running", None), 7, "A", 2);
+    env.clear_calls();
+    env.run(&["set-weight", "--vm-uuid", &u, "--weight=80"])
+        .code(0)
+        .stdout_is(&format!("Scheduler weight for VM {u} set to 80\n"));
+    env.run(&[
+        "set-rate-limit",
+        "--vm-uuid",
+        &u,
+        "--rate=50",
+        "--queue-depth=8",
+    ])
+    .code(0)
+    .stdout_is(&format!(
+        "Rate limit for VM {u}: 50 jobs/sec, max queue depth: 8\n"
+    ));
+    env.run(&["quarantine-vm", "--vm-uuid", &u])
+        .code(0)
+        .stdout_is(&format!(
+            "VM {u} has been quarantined. New GPU submissions will be rejected.\n"
+        ));
+    assert!(env.calls().is_empty(), "no xe call: {:?}", env.calls());
+    env.run(&["show-vm", "--vm-uuid", &u]).code(0).stdout_has(
+        "  Priority: high (2)\n  Scheduler Weight: 80\n  Rate Limit: 50 jobs/sec\n  Max Queue Depth: 8\n  Quarantine: YES (error count: 0)\n",
+    );
+    env.run(&["show-weights"]).code(0).stdout_is(&format!(
+        "VM ID  UUID                                  Name       Pool  Weight\n7      {u}  render-01  A     80\n"
+    ));
+    env.run(&["show-rate-limits"]).code(0).stdout_is(&format!(
+        "VM ID  UUID                                  Name       Rate (j/s)  Queue Max  Quarantine\n7      {u}  render-01  50          8          YES\n"
+    ));
+    env.sql()
+        .execute("UPDATE vms SET error_count = 4 WHERE vm_uuid = ?1", [&u])
+        .unwrap();
+    env.run(&["clear-quarantine", "--vm-uuid", &u])
+        .code(0)
+        .stdout_is(&format!(
+            "Quarantine cleared for VM {u}. Error count reset.\n"
+        ));
+    env.run(&["set-rate-limit", "--vm-uuid", &u, "--rate=0"])
+        .code(0)
+        .stdout_is(&format!(
+            "Rate limit for VM {u}: unlimited, max queue depth: 8\n"
+        ));
+    let json = env.run(&["--json", "show-vm", "--vm-uuid", &u]).json();
+    assert_eq!(json["quarantined"], false);
+    assert_eq!(json["error_count"], 0);
+    assert_eq!(json["max_jobs_per_sec"], 0);
+    // --vm-name: one xe call to find the VM, nothing else.
+    env.clear_calls();
+    env.run(&["set-weight", "--vm-name", "render-01", "--weight=10"])
+        .code(0);
+    assert_eq!(env.call_names(), ["vm-list"]);
+    // Recorded in the history.
+    let history = env.run(&["history", "--vm-uuid", &u]);
+    history
+        .code(0)
+        .stdout_has(&format!(
+            "  set-weight  render-01 ({u}): weight 50→80; done"
+        ))
+        .stdout_has(&format!(
+            "  set-rate-limit  render-01 ({u}): rate 0→50 jobs/sec, queue depth 0→8; done"
+        ))
+        .stdout_has(&format!(
+            "  quarantine-vm  render-01 ({u}): quarantined; done"
+        ));
+}
+
+#[test]
+fn issue_15_bad_values_are_exit_2_with_nothing_changed_and_no_call() {
+    let env = Env::new();
+    let u = uuid(1);
+    env.registered(vm(&u, "render-01", "halted", None), 7, "A", 2);
+    let before = env.db_bytes();
+    env.clear_calls();
+    for args in [
+        vec!["set-weight", "--weight=0"],
+        vec!["set-weight", "--weight=101"],
+        vec!["set-weight", "--weight=ten"],
+        vec!["set-rate-limit", "--rate=-1"],
+        vec!["set-rate-limit", "--rate=5", "--queue-depth=many"],
+        vec!["set-rate-limit", "--rate=4294967296"],
+    ] {
+        let mut argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        argv.insert(1, format!("--vm-uuid={u}"));
+        env.run(&argv)
+            .code(2)
+            .one_error_line()
+            .stderr_has("invalid ");
+    }
+    assert_eq!(env.db_bytes(), before);
+    assert!(env.calls().is_empty());
+    env.run(&["set-weight", "--vm-uuid", &uuid(9), "--weight=5"])
+        .code(3)
+        .one_error_line();
+}
