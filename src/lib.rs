@@ -20,6 +20,7 @@ pub mod input;
 pub mod install;
 pub mod interrupt;
 pub mod inventory;
+pub mod mediator;
 pub mod memory;
 pub mod model;
 pub mod options;

@@ -72,6 +72,14 @@ pub const GLOBAL_OPTIONS: &[GlobalOption] = &[
         help: "The host's xensource-inventory, whose INSTALLATION_UUID names this host of the pool",
     },
     GlobalOption {
+        name: "mediator",
+        short: None,
+        takes: Takes::Path,
+        value_name: "PATH",
+        env: Some("VGPU_MEDIATOR"),
+        help: "The GPU mediator's admin socket",
+    },
+    GlobalOption {
         name: "xe-timeout",
         short: None,
         takes: Takes::Seconds,

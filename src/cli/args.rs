@@ -81,6 +81,7 @@ fn global_arg(option: &crate::options::GlobalOption) -> Arg {
         "scripts" => Some(scripts::DEFAULT_SCRIPTS_DIR.to_string()),
         "xe" => Some("xe, looked up on PATH".to_string()),
         "inventory" => Some(crate::inventory::DEFAULT_INVENTORY.to_string()),
+        "mediator" => Some(crate::mediator::DEFAULT_SOCKET.to_string()),
         "xe-timeout" => Some(crate::xe::DEFAULT_TIMEOUT.as_secs().to_string()),
         "script-timeout" => Some(
             crate::engine::Limits::default()
@@ -423,6 +424,9 @@ pub fn host_config(matches: &ArgMatches) -> HostConfig {
     }
     if let Some(inventory) = matches.get_one::<String>("inventory") {
         config.inventory = PathBuf::from(inventory);
+    }
+    if let Some(socket) = matches.get_one::<String>("mediator") {
+        config.mediator_socket = PathBuf::from(socket);
     }
     if let Some(secs) = matches.get_one::<u64>("script-timeout") {
         config.limits.max_time = std::time::Duration::from_secs(*secs);

@@ -33,6 +33,8 @@ pub struct HostConfig {
     pub create_db: bool,
     /// The host's inventory file (which host of the pool this is).
     pub inventory: PathBuf,
+    /// The GPU mediator's admin socket.
+    pub mediator_socket: PathBuf,
 }
 
 impl HostConfig {
@@ -49,6 +51,7 @@ impl HostConfig {
             limits: Limits::default(),
             create_db: false,
             inventory: PathBuf::from(crate::inventory::DEFAULT_INVENTORY),
+            mediator_socket: PathBuf::from(crate::mediator::DEFAULT_SOCKET),
         }
     }
 }

@@ -6,6 +6,7 @@ mod changes;
 pub mod context;
 mod diagnostic;
 mod json;
+mod mediator;
 mod pools;
 mod resolver;
 mod settings;
@@ -160,6 +161,7 @@ impl Host {
         xe::register(&mut builder, &ctx);
         vgpu::register(&mut builder, &ctx);
         settings::register(&mut builder, &ctx);
+        mediator::register(&mut builder, &ctx);
         let api = builder.install(&mut engine);
         Host {
             engine,

@@ -2,6 +2,7 @@
 //! by the mediator itself, either way round, every row and value kept), the phase-3 tool's
 //! commands and lines, and bad values refused before anything is touched.
 
+use crate::common::mediator::{FakeMediator, MAGIC};
 use crate::common::{uuid, vm, Env};
 
 /// The mediator's own schema statements, as it runs them at start (`vgpu_config.c`).
@@ -108,7 +109,8 @@ fn issue_15_our_migration_adds_the_mediators_columns_exactly_and_keeps_its_value
     ours.host_vm(vm(&uuid(2), "cad-01", "halted", None));
     ours.run(&["register-vm", "--vm-uuid", &uuid(2)]).code(0);
     ours.run(&["set-weight", "--vm-uuid", &uuid(2), "--weight=90"])
-        .code(0);
+        .code(0)
+        .stderr_has("note: the GPU mediator was not told");
     let conn = ours.sql();
     let has_weight: i64 = conn
         .query_row(
@@ -138,6 +140,7 @@ fn issue_15_the_commands_print_the_phase_3_lines_and_make_no_xe_call() {
     let env = Env::new();
     let u = uuid(1);
     env.registered(vm(&u, "render-01", "running", None), 7, "A", 2);
+    let mediator = FakeMediator::start(&env.mediator_socket(), false);
     env.clear_calls();
     env.run(&["set-weight", "--vm-uuid", &u, "--weight=80"])
         .code(0)
@@ -159,6 +162,8 @@ fn issue_15_the_commands_print_the_phase_3_lines_and_make_no_xe_call() {
             "VM {u} has been quarantined. New GPU submissions will be rejected.\n"
         ));
     assert!(env.calls().is_empty(), "no xe call: {:?}", env.calls());
+    // After each change the mediator was asked to reload (0x12), and nothing else.
+    assert_eq!(mediator.requests(), vec![[MAGIC, 0x12, 0, 0]; 3]);
     env.run(&["show-vm", "--vm-uuid", &u]).code(0).stdout_has(
         "  Priority: high (2)\n  Scheduler Weight: 80\n  Rate Limit: 50 jobs/sec\n  Max Queue Depth: 8\n  Quarantine: YES (error count: 0)\n",
     );
@@ -210,6 +215,7 @@ fn issue_15_bad_values_are_exit_2_with_nothing_changed_and_no_call() {
     let env = Env::new();
     let u = uuid(1);
     env.registered(vm(&u, "render-01", "halted", None), 7, "A", 2);
+    let mediator = FakeMediator::start(&env.mediator_socket(), false);
     let before = env.db_bytes();
     env.clear_calls();
     for args in [
@@ -229,7 +235,87 @@ fn issue_15_bad_values_are_exit_2_with_nothing_changed_and_no_call() {
     }
     assert_eq!(env.db_bytes(), before);
     assert!(env.calls().is_empty());
+    assert!(mediator.requests().is_empty(), "no socket request");
     env.run(&["set-weight", "--vm-uuid", &uuid(9), "--weight=5"])
         .code(3)
         .one_error_line();
+}
+
+#[test]
+fn issue_15_without_the_mediator_the_change_stands_and_one_line_says_so() {
+    let env = Env::new();
+    let u = uuid(1);
+    env.registered(vm(&u, "render-01", "halted", None), 7, "A", 2);
+    env.run(&["set-weight", "--vm-uuid", &u, "--weight=30"])
+        .code(0)
+        .stdout_is(&format!("Scheduler weight for VM {u} set to 30\n"))
+        .stderr_is(&format!(
+            "note: the GPU mediator was not told (cannot connect to the GPU mediator at {}: No such file or directory (os error 2) (is the mediator daemon running?)); it reads the change when it next reloads\n",
+            env.mediator_socket().display()
+        ));
+    let json = env.run(&["--json", "show-vm", "--vm-uuid", &u]).json();
+    assert_eq!(json["weight"], 30);
+    // A mediator answering an error status: its text is shown, the change stands.
+    let _mediator = FakeMediator::start(&env.mediator_socket(), true);
+    env.run(&["quarantine-vm", "--vm-uuid", &u])
+        .code(0)
+        .stderr_is("warning: the GPU mediator did not reload: ERROR: database is locked\n");
+    assert_eq!(
+        env.run(&["--json", "show-vm", "--vm-uuid", &u]).json()["quarantined"],
+        true
+    );
+}
+
+#[test]
+fn issue_15_the_mediator_commands_speak_the_socket_protocol() {
+    let env = Env::new();
+    let mediator = FakeMediator::start(&env.mediator_socket(), false);
+    env.run(&["show-metrics"])
+        .code(0)
+        .stdout_is("Jobs: 42 submitted, 40 completed, 2 rejected\n");
+    env.run(&["show-metrics", "--prometheus"])
+        .code(0)
+        .stdout_is("# TYPE vgpu_jobs_total counter\nvgpu_jobs_total 42\n");
+    env.run(&["show-health"]).code(0).stdout_has("GPU 0: 61 C");
+    env.run(&["show-connections"])
+        .code(0)
+        .stdout_is("VM ID  CONNECTED\n7      yes\n");
+    env.run(&["reload-config"])
+        .code(0)
+        .stdout_is("Config reloaded: 2 VM(s) updated\n");
+    assert_eq!(
+        mediator.requests(),
+        vec![
+            [MAGIC, 0x10, 0, 0],
+            [MAGIC, 0x10, 1, 0],
+            [MAGIC, 0x11, 0, 0],
+            [MAGIC, 0x15, 0, 0],
+            [MAGIC, 0x12, 0, 0]
+        ]
+    );
+    // The fake follows the protocol: another magic is closed without an answer, an unknown
+    // command is status 1.
+    use std::io::{Read, Write};
+    let mut raw = std::os::unix::net::UnixStream::connect(env.mediator_socket()).unwrap();
+    raw.write_all(&[0u8; 16]).unwrap();
+    let mut answer = Vec::new();
+    raw.read_to_end(&mut answer).unwrap();
+    assert!(answer.is_empty());
+    let mut raw = std::os::unix::net::UnixStream::connect(env.mediator_socket()).unwrap();
+    let mut packet = Vec::new();
+    for w in [MAGIC, 0x99u32, 0, 0] {
+        packet.extend_from_slice(&w.to_le_bytes());
+    }
+    raw.write_all(&packet).unwrap();
+    let mut answer = Vec::new();
+    raw.read_to_end(&mut answer).unwrap();
+    assert_eq!(u32::from_le_bytes(answer[4..8].try_into().unwrap()), 1);
+    assert!(String::from_utf8_lossy(&answer[12..]).contains("Unknown admin command 0x99"));
+    // No mediator: one line, exit 1.
+    drop(mediator);
+    std::fs::remove_file(env.mediator_socket()).unwrap();
+    env.run(&["show-health"])
+        .code(1)
+        .one_error_line()
+        .stderr_has("cannot connect to the GPU mediator at ");
 }

@@ -2,6 +2,7 @@
 //! scripts directory: `Env::new().run(&["list-vms"]).code(0).stdout_has("No VMs found")`.
 #![allow(dead_code)]
 
+pub mod mediator;
 pub mod qemu;
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -88,7 +89,9 @@ impl Env {
             .env(
                 "VGPU_INVENTORY",
                 self.dir.path().join("xensource-inventory"),
-            );
+            )
+            // The GPU mediator's socket: the test's own (absent unless it starts a fake one).
+            .env("VGPU_MEDIATOR", self.mediator_socket());
         if self.xe_state.exists() {
             cmd.env("VGPU_XE", fake_xe())
                 .env("FAKE_XE_STATE", &self.xe_state)
@@ -149,6 +152,12 @@ impl Env {
             }));
         self.save_host(&state);
         self
+    }
+
+    /// Where this environment's GPU mediator socket is (a fake one listens there once a test
+    /// starts it).
+    pub fn mediator_socket(&self) -> PathBuf {
+        self.dir.path().join("admin.sock")
     }
 
     /// Makes the fake pool these hosts (uuid, name-label), this dom0 being the first (its
