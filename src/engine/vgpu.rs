@@ -191,7 +191,8 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// For the VMs of `host_vms` (from `xe::vms`) that are registered: a map from uuid to
     /// `#{power_state, sync_state, restart_pending, pending_note, resident_on, host_note}`
     /// (`restart_pending`: the VM is not halted and waits for a restart to get a change;
-    /// `pending_note`: `", restart pending"` then, else `""`; `host_note`: `""` here), plus the
+    /// `pending_note`: `", restart pending"` then, and `", QUARANTINED"` for a VM the GPU
+    /// mediator quarantined, else `""`; `host_note`: `""` here), plus the
     /// entry `"*"` for registered VMs the host does not have. Made in one pass over the
     /// database, for `ui::print_each`'s `extra` argument.
     fn sync_states(ctx, host_vms: Array) -> Rr<Map> {
@@ -342,10 +343,18 @@ fn sync_states_of(
                     None => "invalid database entry".to_string(),
                 };
                 let pending = row.restart_pending && vm.power != "halted";
-                out.insert(
-                    row.vm_uuid.as_str().into(),
-                    entry(&vm.power, sync, pending, vm.resident_on.as_ref()),
-                );
+                let mut e = entry(&vm.power, sync, pending, vm.resident_on.as_ref());
+                if row.quarantined {
+                    // A quarantined VM is marked where its state is shown.
+                    if let Some(mut m) = e.write_lock::<Map>() {
+                        let note = m
+                            .get("pending_note")
+                            .map(|n| n.to_string())
+                            .unwrap_or_default();
+                        m.insert("pending_note".into(), format!("{note}, QUARANTINED").into());
+                    }
+                }
+                out.insert(row.vm_uuid.as_str().into(), e);
             }
             Ok::<(), Box<EvalAltResult>>(())
         })?;

@@ -319,3 +319,63 @@ fn issue_15_the_mediator_commands_speak_the_socket_protocol() {
         .one_error_line()
         .stderr_has("cannot connect to the GPU mediator at ");
 }
+
+#[test]
+fn issue_15_quarantined_vms_are_marked_and_a_change_to_one_says_so_first() {
+    let env = Env::new();
+    let (q, ok) = (uuid(1), uuid(2));
+    env.registered(
+        vm(
+            &q,
+            "render-01",
+            "running",
+            Some("-device vgpu-stub,pool_id=A,priority=high,vm_id=7"),
+        ),
+        7,
+        "A",
+        2,
+    );
+    env.registered(
+        vm(
+            &ok,
+            "cad-01",
+            "halted",
+            Some("-device vgpu-stub,pool_id=A,priority=high,vm_id=8"),
+        ),
+        8,
+        "A",
+        2,
+    );
+    let _mediator = FakeMediator::start(&env.mediator_socket(), false);
+    env.run(&["quarantine-vm", "--vm-uuid", &q]).code(0);
+
+    env.run(&["list-vms"])
+        .code(0)
+        .stdout_has(&format!("  UUID: {q}\n  Name: render-01\n"))
+        .stdout_has("  Quarantined: yes (the GPU mediator rejects its new GPU submissions)\n");
+    let list = env.run(&["list-vms"]);
+    assert_eq!(
+        list.stdout().matches("Quarantined: yes").count(),
+        1,
+        "only the quarantined VM"
+    );
+    env.run(&["status"])
+        .code(0)
+        .stdout_has(
+            "    - render-01 (ID: 7, Priority: high): running on xcp-test, in sync, QUARANTINED\n",
+        )
+        .stdout_has("    - cad-01 (ID: 8, Priority: high): halted, in sync\n");
+    env.run(&["scan-vms"])
+        .code(0)
+        .stdout_has("VM ID: 7 | running on xcp-test | in sync | QUARANTINED\n");
+    // show-vm says it once, in the controls' line.
+    let show = env.run(&["show-vm", "--vm-uuid", &q]);
+    show.code(0)
+        .stdout_has("  Quarantine: YES (error count: 0)\n");
+    assert!(!show.stdout().contains("Quarantined: yes"));
+    // A change to it says so before asking; "no" changes nothing.
+    env.run_with_input(&["set-priority", "--vm-uuid", &q, "--priority=low"], "no\n")
+        .code(4)
+        .stdout_has("Note: this VM is quarantined (error count 0): the GPU mediator rejects its new GPU submissions until 'vgpu-admin clear-quarantine'.\n")
+        .stderr_has("Operation cancelled.");
+}
