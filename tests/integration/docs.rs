@@ -21,7 +21,8 @@
 //! A block inside an HTML comment (`<!-- ... -->`) runs but is not shown: set-up a reader does
 //! not need. Each guide runs top to bottom in a fresh host: the database at the default path
 //! (`VGPU_DB`), no admin scripts, and the fake xe serving the VMs of [`HOST`] (`VGPU_XE`) on a
-//! pool of two [`HOSTS`], this dom0 being the first (`VGPU_INVENTORY`).
+//! pool of two [`HOSTS`], this dom0 being the first (`VGPU_INVENTORY`), with a GPU mediator
+//! (the test harness's fake, `VGPU_MEDIATOR`).
 //! Commands other than `vgpu-admin` (and `echo WORD |` in front of it) are not run: such
 //! blocks are written as `sh`, not `console`.
 //!
@@ -302,6 +303,7 @@ fn run_step(env: &Env, work: &Path, step: &Step) -> (i32, String) {
         .env("FAKE_XE_STATE", &env.xe_state)
         .env("FAKE_XE_LOG", &env.xe_log)
         .env("VGPU_INVENTORY", env.dir.path().join("xensource-inventory"))
+        .env("VGPU_MEDIATOR", env.mediator_socket())
         .env_remove("VGPU_XE_TIMEOUT")
         .env("COLUMNS", "100")
         .stdout(out.try_clone().expect("dup"))

@@ -2,7 +2,7 @@
 //! by the mediator itself, either way round, every row and value kept), the phase-3 tool's
 //! commands and lines, and bad values refused before anything is touched.
 
-use crate::common::mediator::{FakeMediator, MAGIC};
+use crate::common::mediator::MAGIC;
 use crate::common::{uuid, vm, Env};
 
 /// The mediator's own schema statements, as it runs them at start (`vgpu_config.c`).
@@ -109,8 +109,7 @@ fn issue_15_our_migration_adds_the_mediators_columns_exactly_and_keeps_its_value
     ours.host_vm(vm(&uuid(2), "cad-01", "halted", None));
     ours.run(&["register-vm", "--vm-uuid", &uuid(2)]).code(0);
     ours.run(&["set-weight", "--vm-uuid", &uuid(2), "--weight=90"])
-        .code(0)
-        .stderr_has("note: the GPU mediator was not told");
+        .code(0);
     let conn = ours.sql();
     let has_weight: i64 = conn
         .query_row(
@@ -140,7 +139,6 @@ fn issue_15_the_commands_print_the_phase_3_lines_and_make_no_xe_call() {
     let env = Env::new();
     let u = uuid(1);
     env.registered(vm(&u, "render-01", "running", None), 7, "A", 2);
-    let mediator = FakeMediator::start(&env.mediator_socket(), false);
     env.clear_calls();
     env.run(&["set-weight", "--vm-uuid", &u, "--weight=80"])
         .code(0)
@@ -163,7 +161,7 @@ fn issue_15_the_commands_print_the_phase_3_lines_and_make_no_xe_call() {
         ));
     assert!(env.calls().is_empty(), "no xe call: {:?}", env.calls());
     // After each change the mediator was asked to reload (0x12), and nothing else.
-    assert_eq!(mediator.requests(), vec![[MAGIC, 0x12, 0, 0]; 3]);
+    assert_eq!(env.mediator_requests(), vec![[MAGIC, 0x12, 0, 0]; 3]);
     env.run(&["show-vm", "--vm-uuid", &u]).code(0).stdout_has(
         "  Priority: high (2)\n  Scheduler Weight: 80\n  Rate Limit: 50 jobs/sec\n  Max Queue Depth: 8\n  Quarantine: YES (error count: 0)\n",
     );
@@ -215,7 +213,6 @@ fn issue_15_bad_values_are_exit_2_with_nothing_changed_and_no_call() {
     let env = Env::new();
     let u = uuid(1);
     env.registered(vm(&u, "render-01", "halted", None), 7, "A", 2);
-    let mediator = FakeMediator::start(&env.mediator_socket(), false);
     let before = env.db_bytes();
     env.clear_calls();
     for args in [
@@ -235,7 +232,7 @@ fn issue_15_bad_values_are_exit_2_with_nothing_changed_and_no_call() {
     }
     assert_eq!(env.db_bytes(), before);
     assert!(env.calls().is_empty());
-    assert!(mediator.requests().is_empty(), "no socket request");
+    assert!(env.mediator_requests().is_empty(), "no socket request");
     env.run(&["set-weight", "--vm-uuid", &uuid(9), "--weight=5"])
         .code(3)
         .one_error_line();
@@ -243,9 +240,10 @@ fn issue_15_bad_values_are_exit_2_with_nothing_changed_and_no_call() {
 
 #[test]
 fn issue_15_without_the_mediator_the_change_stands_and_one_line_says_so() {
-    let env = Env::new();
+    let mut env = Env::new();
     let u = uuid(1);
     env.registered(vm(&u, "render-01", "halted", None), 7, "A", 2);
+    env.stop_mediator();
     env.run(&["set-weight", "--vm-uuid", &u, "--weight=30"])
         .code(0)
         .stdout_is(&format!("Scheduler weight for VM {u} set to 30\n"))
@@ -256,7 +254,7 @@ fn issue_15_without_the_mediator_the_change_stands_and_one_line_says_so() {
     let json = env.run(&["--json", "show-vm", "--vm-uuid", &u]).json();
     assert_eq!(json["weight"], 30);
     // A mediator answering an error status: its text is shown, the change stands.
-    let _mediator = FakeMediator::start(&env.mediator_socket(), true);
+    env.refusing_mediator();
     env.run(&["quarantine-vm", "--vm-uuid", &u])
         .code(0)
         .stderr_is("warning: the GPU mediator did not reload: ERROR: database is locked\n");
@@ -268,8 +266,7 @@ fn issue_15_without_the_mediator_the_change_stands_and_one_line_says_so() {
 
 #[test]
 fn issue_15_the_mediator_commands_speak_the_socket_protocol() {
-    let env = Env::new();
-    let mediator = FakeMediator::start(&env.mediator_socket(), false);
+    let mut env = Env::new();
     env.run(&["show-metrics"])
         .code(0)
         .stdout_is("Jobs: 42 submitted, 40 completed, 2 rejected\n");
@@ -284,7 +281,7 @@ fn issue_15_the_mediator_commands_speak_the_socket_protocol() {
         .code(0)
         .stdout_is("Config reloaded: 2 VM(s) updated\n");
     assert_eq!(
-        mediator.requests(),
+        env.mediator_requests(),
         vec![
             [MAGIC, 0x10, 0, 0],
             [MAGIC, 0x10, 1, 0],
@@ -312,8 +309,7 @@ fn issue_15_the_mediator_commands_speak_the_socket_protocol() {
     assert_eq!(u32::from_le_bytes(answer[4..8].try_into().unwrap()), 1);
     assert!(String::from_utf8_lossy(&answer[12..]).contains("Unknown admin command 0x99"));
     // No mediator: one line, exit 1.
-    drop(mediator);
-    std::fs::remove_file(env.mediator_socket()).unwrap();
+    env.stop_mediator();
     env.run(&["show-health"])
         .code(1)
         .one_error_line()
@@ -346,7 +342,6 @@ fn issue_15_quarantined_vms_are_marked_and_a_change_to_one_says_so_first() {
         "A",
         2,
     );
-    let _mediator = FakeMediator::start(&env.mediator_socket(), false);
     env.run(&["quarantine-vm", "--vm-uuid", &q]).code(0);
 
     env.run(&["list-vms"])
@@ -378,4 +373,44 @@ fn issue_15_quarantined_vms_are_marked_and_a_change_to_one_says_so_first() {
         .code(4)
         .stdout_has("Note: this VM is quarantined (error count 0): the GPU mediator rejects its new GPU submissions until 'vgpu-admin clear-quarantine'.\n")
         .stderr_has("Operation cancelled.");
+}
+
+#[test]
+fn issue_15_the_mediator_is_told_after_every_change_it_reads() {
+    let mut env = Env::new();
+    let (a, b) = (uuid(1), uuid(2));
+    env.host_vm(vm(&a, "render-01", "halted", None));
+    env.host_vm(vm(&b, "cad-01", "halted", None));
+    let reloads = |env: &Env| {
+        env.mediator_requests()
+            .iter()
+            .filter(|r| **r == [MAGIC, 0x12, 0, 0])
+            .count()
+    };
+    env.run(&["register-vm", "--vm-uuid", &a]).code(0);
+    assert_eq!(reloads(&env), 1, "register-vm");
+    env.run(&["set-pool", "--vm-uuid", &a, "--pool=B"]).code(0);
+    env.run(&["set-priority", "--vm-uuid", &a, "--priority=low"])
+        .code(0);
+    env.run(&["set-vm-id", "--vm-uuid", &a, "--vm-id=9"])
+        .code(0);
+    env.run(&["update-vm", "--vm-uuid", &a, "--pool=A", "--priority=high"])
+        .code(0);
+    assert_eq!(reloads(&env), 5, "each set-* and update-vm");
+    // A dry run, and a change that needs nothing, tell it nothing.
+    env.run(&["--dry-run", "set-pool", "--vm-uuid", &a, "--pool=B"])
+        .code(0);
+    env.run(&["set-pool", "--vm-uuid", &a, "--pool=A"])
+        .code(0)
+        .stdout_has("No changes needed");
+    assert_eq!(reloads(&env), 5);
+    env.run(&["remove-vm", "--vm-uuid", &a]).code(0);
+    assert_eq!(reloads(&env), 6, "remove-vm");
+    // Without a mediator the change stands, with one line.
+    env.stop_mediator();
+    env.run(&["register-vm", "--vm-uuid", &b])
+        .code(0)
+        .stdout_has("VM registered successfully:")
+        .stderr_has("note: the GPU mediator was not told (cannot connect to the GPU mediator at ");
+    assert!(env.row(&b).is_some());
 }

@@ -17,6 +17,9 @@ use std::time::Duration;
 /// A temporary place to run vgpu-admin: its database path, admin scripts directory, and (once
 /// a host VM is added) a fake `xe` with its state file and call log.
 pub struct Env {
+    /// The GPU mediator of this host (a fake on a real socket), stopped first when the
+    /// environment goes.
+    pub mediator: Option<mediator::FakeMediator>,
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
     pub scripts: PathBuf,
@@ -65,13 +68,40 @@ impl Env {
         std::fs::create_dir_all(&scripts).expect("scripts dir");
         let xe_state = dir.path().join("xe-state.json");
         let xe_log = dir.path().join("xe-calls.log");
+        // Every host runs a GPU mediator: changes tell it to reload (a test stops it to see
+        // what happens without one).
+        let mediator = Some(mediator::FakeMediator::start(
+            &dir.path().join("admin.sock"),
+            false,
+        ));
         Env {
+            mediator,
             dir,
             db,
             scripts,
             xe_state,
             xe_log,
         }
+    }
+
+    /// The fake GPU mediator's requests so far.
+    pub fn mediator_requests(&self) -> Vec<mediator::Request> {
+        self.mediator
+            .as_ref()
+            .map(|m| m.requests())
+            .unwrap_or_default()
+    }
+
+    /// Stops the GPU mediator: its socket is gone.
+    pub fn stop_mediator(&mut self) {
+        self.mediator = None;
+        let _ = std::fs::remove_file(self.mediator_socket());
+    }
+
+    /// Runs a GPU mediator that answers a reload with an error status.
+    pub fn refusing_mediator(&mut self) {
+        self.stop_mediator();
+        self.mediator = Some(mediator::FakeMediator::start(&self.mediator_socket(), true));
     }
 
     /// A command for the binary with this environment's database and scripts directory.
