@@ -1,5 +1,5 @@
 //! `vgpu-admin hook <name> -vmuuid U -reason R [-vmdomid D]`: the entry point xenopsd's wrapper
-//! calls (see shared/XCP-NG.md, "Hook scripts"). It runs `hooks/<name>.rhai` (the admin's copy,
+//! calls (xenopsd runs the files of /etc/xapi.d/vm-pre-start/ before every VM start). It runs `hooks/<name>.rhai` (the admin's copy,
 //! else the bundled one) under a hard wall-clock limit and turns the outcome into the exit
 //! status xenopsd understands: 0 fine, 1 "log stdout and continue", 2 abort the start.
 //!

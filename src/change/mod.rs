@@ -565,7 +565,7 @@ fn dry_run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
         }
     }
     match &entry.row_after {
-        Some(r) if entry.row_before.as_ref() != Some(r) => note(format!(
+        Some(r) if !RowValues::same_row(entry.row_before.as_ref(), Some(r)) => note(format!(
             "{} vms: vm_uuid={uuid}, vm_id={}, vm_name={}, pool_id={}, priority={} ({})",
             if entry.row_before.is_some() {
                 "update"

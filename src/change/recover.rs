@@ -31,7 +31,7 @@ pub fn recover(entry: &JournalEntry, io: &Io, starting: bool) -> Result<String, 
     let row_now = io.store.vm(uuid)?.as_ref().map(RowValues::from);
     let mut done = Vec::new();
     if args_now == entry.args_after {
-        if row_now == entry.row_after {
+        if RowValues::same_row(row_now.as_ref(), entry.row_after.as_ref()) {
             done.push("it had been applied completely".to_string());
         } else {
             io.store

@@ -122,14 +122,14 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
             // A database that cannot be written says so before the pool key is made.
             store.ensure_writable("recording a change").map_err(HostError::store)?;
         }
-        let key = ctx.pool_key()?;
+        let key = ctx.pool_key(true)?;
         let io = change::Io {
             store: &store,
             xe: &xe,
             say: &say,
             dry_run: ctx.config.dry_run,
             spinner: !ctx.config.json,
-            pool_key: key.as_ref(),
+            pool_key: key.as_deref(),
         };
         let row = ctx.waiting(|| change::run(&change, &io)).map_err(HostError::boxed)?;
         Ok(row.map_or(Dynamic::UNIT, |r| Dynamic::from_map(vm_map(&r))))

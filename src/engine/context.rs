@@ -105,6 +105,8 @@ pub struct Context {
     waited: std::cell::Cell<std::time::Duration>,
     locks: RefCell<HashMap<String, crate::change::lock::VmLock>>,
     command: RefCell<Option<String>>,
+    /// The pool key, once read (`Some(None)`: there is none).
+    pool_key: RefCell<Option<Option<Rc<crate::pool_record::PoolKey>>>>,
 }
 
 impl Context {
@@ -120,6 +122,7 @@ impl Context {
             waited: std::cell::Cell::new(std::time::Duration::ZERO),
             locks: RefCell::new(HashMap::new()),
             command: RefCell::new(None),
+            pool_key: RefCell::new(None),
         })
     }
 
@@ -285,16 +288,16 @@ impl Context {
         };
         let xe = self.xe();
         let say = |t: &str| self.say(t);
-        let key =
-            crate::pool_record::PoolKey::load(&crate::pool_record::key_path(&self.config.db_path))
-                .map_err(Failure::failed)?;
+        let key = self
+            .pool_key(false)
+            .map_err(|e| Failure::failed(HostError::message_of(&e)))?;
         let io = crate::change::Io {
             store: &store,
             xe: &xe,
             say: &say,
             dry_run: false,
             spinner: !self.config.json,
-            pool_key: key.as_ref(),
+            pool_key: key.as_deref(),
         };
         let _critical = crate::interrupt::Critical::enter();
         let done = self.waiting(|| crate::change::recover(&entry, &io, starting))?;
@@ -363,18 +366,28 @@ impl Context {
         self.store_for_write().map_err(HostError::boxed)
     }
 
-    /// The pool's signing key (`pool.key` beside the database): made when there is none yet,
-    /// except under `--dry-run` (then `None` when there is none).
+    /// The pool's signing key (`pool.key` beside the database), read once per run; `None` when
+    /// there is none. With `make` it is made when there is none yet (not under `--dry-run`).
     pub fn pool_key(
         &self,
-    ) -> Result<Option<crate::pool_record::PoolKey>, Box<rhai::EvalAltResult>> {
+        make: bool,
+    ) -> Result<Option<Rc<crate::pool_record::PoolKey>>, Box<rhai::EvalAltResult>> {
+        let known = self.pool_key.borrow().clone();
+        match known {
+            Some(Some(key)) => return Ok(Some(key)),
+            Some(None) if !make || self.config.dry_run => return Ok(None),
+            _ => {}
+        }
         let path = crate::pool_record::key_path(&self.config.db_path);
-        let key = if self.config.dry_run {
-            crate::pool_record::PoolKey::load(&path)
-        } else {
+        let key = if make && !self.config.dry_run {
             crate::pool_record::PoolKey::load_or_create(&path).map(Some)
-        };
-        key.map_err(HostError::failed)
+        } else {
+            crate::pool_record::PoolKey::load(&path)
+        }
+        .map_err(HostError::failed)?
+        .map(Rc::new);
+        *self.pool_key.borrow_mut() = Some(key.clone());
+        Ok(key)
     }
 
     /// The uuid of the host this runs on, if its inventory says.

@@ -224,10 +224,9 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     fn pool_claim(ctx, host_vm: Map) -> Rr<Map> {
         let uuid = host_vm.get("uuid").and_then(optional).unwrap_or_default();
         let record = pool_record_of(&host_vm);
-        let key = crate::pool_record::PoolKey::load(&crate::pool_record::key_path(&ctx.config.db_path))
-            .map_err(HostError::failed)?;
+        let key = ctx.pool_key(false)?;
         let mut m = Map::new();
-        match crate::pool_record::read(&record, &uuid, key.as_ref()) {
+        match crate::pool_record::read(&record, &uuid, key.as_deref()) {
             crate::pool_record::Claim::None => {
                 m.insert("state".into(), "none".into());
             }
@@ -315,14 +314,23 @@ fn sync_states_of(
         }
     }
     let mut out = Map::new();
-    let entry = |power: &str, sync: String, pending: bool, resident_on: Option<&String>| {
+    let entry = |power: &str,
+                 sync: String,
+                 pending: bool,
+                 quarantined: bool,
+                 resident_on: Option<&String>| {
         let mut e = Map::new();
         e.insert("power_state".into(), power.into());
         e.insert("sync_state".into(), sync.into());
         e.insert("restart_pending".into(), pending.into());
         e.insert(
             "pending_note".into(),
-            (if pending { ", restart pending" } else { "" }).into(),
+            format!(
+                "{}{}",
+                if pending { ", restart pending" } else { "" },
+                if quarantined { ", QUARANTINED" } else { "" }
+            )
+            .into(),
         );
         e.insert(
             "resident_on".into(),
@@ -343,18 +351,16 @@ fn sync_states_of(
                     None => "invalid database entry".to_string(),
                 };
                 let pending = row.restart_pending && vm.power != "halted";
-                let mut e = entry(&vm.power, sync, pending, vm.resident_on.as_ref());
-                if row.quarantined {
-                    // A quarantined VM is marked where its state is shown.
-                    if let Some(mut m) = e.write_lock::<Map>() {
-                        let note = m
-                            .get("pending_note")
-                            .map(|n| n.to_string())
-                            .unwrap_or_default();
-                        m.insert("pending_note".into(), format!("{note}, QUARANTINED").into());
-                    }
-                }
-                out.insert(row.vm_uuid.as_str().into(), e);
+                out.insert(
+                    row.vm_uuid.as_str().into(),
+                    entry(
+                        &vm.power,
+                        sync,
+                        pending,
+                        row.quarantined,
+                        vm.resident_on.as_ref(),
+                    ),
+                );
             }
             Ok::<(), Box<EvalAltResult>>(())
         })?;
@@ -363,6 +369,7 @@ fn sync_states_of(
         entry(
             "not on this host",
             "missing from host".to_string(),
+            false,
             false,
             None,
         ),

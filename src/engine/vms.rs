@@ -220,8 +220,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// writes nothing.
     fn from_pool(ctx, uuid: &str) -> Rr<Dynamic> {
         let uuid = super::uuid_arg(uuid)?;
-        let key = crate::pool_record::PoolKey::load(&crate::pool_record::key_path(&ctx.config.db_path))
-            .map_err(HostError::failed)?;
+        let key = ctx.pool_key(false)?;
         if key.is_none() {
             return Ok(Dynamic::UNIT);
         }
@@ -229,7 +228,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         let store = if ctx.config.dry_run { ctx.store_for_script()? } else { ctx.store_for_script_write()? };
         let xe = ctx.xe();
         let found = ctx
-            .waiting(|| crate::change::register_from_pool(&uuid, &store, &xe, key.as_ref(), ctx.config.dry_run))
+            .waiting(|| crate::change::register_from_pool(&uuid, &store, &xe, key.as_deref(), ctx.config.dry_run))
             .map_err(HostError::boxed)?;
         Ok(match found {
             crate::change::FromPool::NotRegistered => Dynamic::UNIT,
@@ -255,8 +254,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// change nothing. Returns one map per VM: `#{uuid, name, outcome, why, before, after}`
     /// (`before`/`after`: VM maps or `()`). Under `--dry-run` it writes nothing.
     fn sync_from_pool(ctx, host_vms: rhai::Array) -> Rr<rhai::Array> {
-        let key = crate::pool_record::PoolKey::load(&crate::pool_record::key_path(&ctx.config.db_path))
-            .map_err(HostError::failed)?;
+        let key = ctx.pool_key(false)?;
         let store = if ctx.config.dry_run { ctx.store_for_script()? } else { ctx.store_for_script_write()? };
         let mut out = rhai::Array::new();
         for item in &host_vms {
@@ -272,7 +270,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
                 resident_on: text("resident_on"),
                 pool_record: record,
             };
-            let synced = crate::change::sync_one(&vm, &store, key.as_ref(), ctx.config.dry_run)
+            let synced = crate::change::sync_one(&vm, &store, key.as_deref(), ctx.config.dry_run)
                 .map_err(HostError::boxed)?;
             use crate::change::Synced;
             let (outcome, why, before, after) = match synced {

@@ -114,7 +114,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         let uuid = super::uuid_arg(uuid)?;
         // No database, or no row: the args alone.
         let config = ctx.store().ok().and_then(|s| s.vm(uuid.as_str()).ok().flatten()).and_then(|r| r.config());
-        let call = match (config, ctx.pool_key()?) {
+        let call = match (config, ctx.pool_key(true)?) {
             (Some(config), Some(key)) => Xe::set_vm_config_call(
                 uuid.as_str(),
                 value,

@@ -71,6 +71,21 @@ pub struct Controls {
     pub quarantined: bool,
 }
 
+impl RowValues {
+    /// True when both describe the same columns vgpu-admin's changes write (vm_id, name, pool,
+    /// priority): the mediator's controls, which it may write itself meanwhile, do not count.
+    pub fn same_row(a: Option<&RowValues>, b: Option<&RowValues>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                (a.vm_id, &a.vm_name, &a.pool_id, a.priority)
+                    == (b.vm_id, &b.vm_name, &b.pool_id, b.priority)
+            }
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<&VmRecord> for RowValues {
     fn from(r: &VmRecord) -> Self {
         RowValues {

@@ -16,48 +16,27 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// A migration from its number and the file in `migrations/` (the file name written once).
+macro_rules! migration {
+    ($version:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $file,
+            sql: include_str!(concat!("../../migrations/", $file)),
+        }
+    };
+}
+
 /// Every migration, in order. Add new files here with the next number.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_initial_schema.sql",
-        sql: include_str!("../../migrations/0001_initial_schema.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_lowercase_uuids.sql",
-        sql: include_str!("../../migrations/0002_lowercase_uuids.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "0003_settings.sql",
-        sql: include_str!("../../migrations/0003_settings.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "0004_restart_pending.sql",
-        sql: include_str!("../../migrations/0004_restart_pending.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "0005_change_journal.sql",
-        sql: include_str!("../../migrations/0005_change_journal.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "0006_start_on.sql",
-        sql: include_str!("../../migrations/0006_start_on.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "0007_history.sql",
-        sql: include_str!("../../migrations/0007_history.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "0008_scheduler_controls.sql",
-        sql: include_str!("../../migrations/0008_scheduler_controls.sql"),
-    },
+    migration!(1, "0001_initial_schema.sql"),
+    migration!(2, "0002_lowercase_uuids.sql"),
+    migration!(3, "0003_settings.sql"),
+    migration!(4, "0004_restart_pending.sql"),
+    migration!(5, "0005_change_journal.sql"),
+    migration!(6, "0006_start_on.sql"),
+    migration!(7, "0007_history.sql"),
+    migration!(8, "0008_scheduler_controls.sql"),
 ];
 
 /// The schema version this build writes.

@@ -1,5 +1,6 @@
 //! A fake `xe` for tests: speaks the real CLI syntax, output layout, error texts and exit codes
-//! (see shared/XCP-NG.md), over VMs kept in a JSON state file.
+//! (record layout with padded `key ( RO)` fields, unescaped maps, `--minimal` with `\,`
+//! escapes, XenAPI's error texts), over VMs kept in a JSON state file.
 //!
 //! Environment:
 //! - `FAKE_XE_STATE`: the state file (required). `{"vms": [...], "hosts": [...], "faults": [...]}`;
