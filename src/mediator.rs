@@ -139,3 +139,55 @@ pub fn request(socket: &Path, command: Command) -> Result<String, MediatorError>
     }
     Ok(text)
 }
+
+/// The vm_ids of the VMs the mediator lists as connected, in its order, each once.
+///
+/// The connections text is a table for people, in sections: a line that does not begin with a
+/// number is a heading ("Active VM connections: 2", "VM ID  FD ...", "Server sockets:"). A line
+/// that begins with a number is a VM connection when the last heading speaks of VMs (its first
+/// word is the vm_id); under any other heading (server sockets and their descriptors) it is not.
+/// A `vm_id=N` or `vm=N` word names a VM anywhere. A vm_id outside `u32` is not one.
+pub fn connected_vm_ids(text: &str) -> Vec<u32> {
+    let mut ids: Vec<u32> = Vec::new();
+    let mut vm_section = false;
+    for line in text.lines() {
+        let tagged = line
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .find_map(|w| {
+                let (key, value) = w.split_once('=')?;
+                matches!(key, "vm_id" | "vm").then(|| value.parse::<u32>().ok())?
+            });
+        let first = line.split_whitespace().next().unwrap_or("");
+        let numbered = first.chars().next().is_some_and(|c| c.is_ascii_digit());
+        if !numbered && tagged.is_none() && !first.is_empty() {
+            vm_section = line
+                .split_whitespace()
+                .any(|w| w.eq_ignore_ascii_case("vm"));
+        }
+        let row = (numbered && vm_section)
+            .then(|| first.parse::<u32>().ok())
+            .flatten();
+        if let Some(id) = tagged.or(row) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connected_vm_ids;
+
+    #[test]
+    fn connected_rows_begin_with_a_vm_id_or_tag_it() {
+        let text = "Active VM connections: 3\nVM ID  Pool  Since\n7      A     01:00\n12     B     01:02\n\
+                    7      A     01:03\n99999999999 too big\nServer sockets:\n  4  /var/vgpu/admin.sock\n\
+                    9 /var/xen/qemu/root-3/tmp/vgpu.sock\nconn 4: vm_id=31, pool=B\nvm=5 fd=12\nvm_id=x\n";
+        assert_eq!(connected_vm_ids(text), vec![7, 12, 31, 5]);
+        // Rows under a heading that is not about VMs are not VMs.
+        assert!(connected_vm_ids("Server sockets:\n4 admin\n5 qemu\n").is_empty());
+        assert!(connected_vm_ids("No active connections\n").is_empty());
+    }
+}

@@ -5,6 +5,7 @@ use super::context::Context;
 use super::HostError;
 use crate::exit::Failure;
 use crate::mediator::{self, Command, MediatorError};
+use rhai::Array;
 use std::rc::Rc;
 
 /// Asks the mediator; its errors as script errors of kind `mediator_unavailable` (nothing
@@ -43,6 +44,16 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// The mediator's active VM connections and server sockets.
     fn connections(ctx) -> Rr<String> {
         ask(ctx, Command::Connections)
+    });
+    host_fn!(api, ctx, "mediator",
+    /// The vm_ids of the VMs connected to the mediator now, read from its connections table
+    /// (a row that begins with a vm_id, or carries `vm_id=N`); errors as `connections()`.
+    fn connected(ctx) -> Rr<Array> {
+        let text = ask(ctx, Command::Connections)?;
+        Ok(mediator::connected_vm_ids(&text)
+            .into_iter()
+            .map(|id| rhai::Dynamic::from_int(i64::from(id)))
+            .collect())
     });
     host_fn!(api, ctx, "mediator",
     /// Asks the mediator to re-read every VM's controls from the database; returns its answer

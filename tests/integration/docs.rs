@@ -253,6 +253,9 @@ fn host_env() -> Env {
         format!("INSTALLATION_UUID='{}'\n", HOSTS[0].0),
     )
     .expect("inventory");
+    // The devices of the VMs registered with vm_ids 2 and 3 (as the guides do) are connected to
+    // this host's GPU mediator.
+    env.mediator_connects(&[2, 3]);
     env
 }
 

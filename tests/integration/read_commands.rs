@@ -1,6 +1,7 @@
 //! The read commands on a small fixture: exact human output (the earlier tool's line format) and
 //! the JSON documents with their stable field names.
 
+use crate::common::mediator::HEALTH;
 use crate::common::{uuid, Env};
 use serde_json::json;
 
@@ -191,7 +192,8 @@ fn status_shows_pools_counts_per_priority_and_members() {
          Total: 3 registered VMs\n\
          Hook policy: warn (time limit 10 s)\n\
          Device driver: vgpu-stub (default; not chosen for this site: see set-device-driver)\n\
-         Host: not available (the xe command was not found ({}); is this an XCP-ng host? (set --xe or VGPU_XE))\n",
+         Host: not available (the xe command was not found ({}); is this an XCP-ng host? (set --xe or VGPU_XE))\n\n\
+         === GPU mediator ===\n  {HEALTH}\n  Connected VMs: 0 of 3 registered\n",
         uuid(2),
         env.dir.path().join("no-xe-here").display()
     ));

@@ -274,9 +274,10 @@ fn issue_15_the_mediator_commands_speak_the_socket_protocol() {
         .code(0)
         .stdout_is("# TYPE vgpu_jobs_total counter\nvgpu_jobs_total 42\n");
     env.run(&["show-health"]).code(0).stdout_has("GPU 0: 61 C");
+    env.mediator_connects(&[7]);
     env.run(&["show-connections"])
         .code(0)
-        .stdout_is("VM ID  CONNECTED\n7      yes\n");
+        .stdout_is("Active VM connections: 1\nVM ID   FD  Jobs  Since\n7       10  0     2026-11-24 01:00:00\nServer sockets:\n  4  /var/vgpu/admin.sock (admin)\n  5  /var/xen/qemu/root-12/tmp/vgpu-mediator.sock\n");
     env.run(&["reload-config"])
         .code(0)
         .stdout_is("Config reloaded: 2 VM(s) updated\n");
@@ -413,4 +414,91 @@ fn issue_15_the_mediator_is_told_after_every_change_it_reads() {
         .stdout_has("VM registered successfully:")
         .stderr_has("note: the GPU mediator was not told (cannot connect to the GPU mediator at ");
     assert!(env.row(&b).is_some());
+}
+
+#[test]
+fn issue_15_status_shows_the_mediators_health_and_the_connected_vms() {
+    let mut env = Env::new();
+    let (a, b) = (uuid(1), uuid(2));
+    env.registered(
+        vm(
+            &a,
+            "render-01",
+            "running",
+            Some("-device vgpu-stub,pool_id=A,priority=high,vm_id=7"),
+        ),
+        7,
+        "A",
+        2,
+    );
+    env.registered(
+        vm(
+            &b,
+            "cad-01",
+            "halted",
+            Some("-device vgpu-stub,pool_id=B,priority=low,vm_id=8"),
+        ),
+        8,
+        "B",
+        0,
+    );
+    // vm_id 7 is ours; 31 is connected but registered nowhere here.
+    env.mediator_connects(&[7, 31]);
+    env.run(&["status"]).code(0).stdout_has(
+        "=== GPU mediator ===\n  GPU 0: 61 C, utilisation 37%, memory 2048/8192 MiB, power 95 W, ECC 0, watchdog resets 0, queue 3\n  Connected VMs: 1 of 2 registered\n    - render-01 (ID: 7)\n    - vm_id 31: connected, but no VM registered here has it\n",
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(env.run(&["--json", "status"]).code(0).stdout()).unwrap();
+    assert_eq!(json["mediator"]["connected"][0]["vm_uuid"], a.as_str());
+    assert_eq!(json["mediator"]["connected"].as_array().unwrap().len(), 1);
+    assert_eq!(json["mediator"]["unknown"], serde_json::json!([31]));
+    // Health and connections were asked for, nothing else (status changes nothing).
+    assert_eq!(
+        env.mediator_requests(),
+        vec![
+            [MAGIC, 0x11, 0, 0],
+            [MAGIC, 0x15, 0, 0],
+            [MAGIC, 0x11, 0, 0],
+            [MAGIC, 0x15, 0, 0]
+        ]
+    );
+    // No mediator: one line in its place, the rest as before, the exit status unchanged.
+    env.stop_mediator();
+    let out = env.run(&["status"]);
+    out.code(0)
+        .stdout_has(&format!("GPU mediator: not available (cannot connect to the GPU mediator at {}: No such file or directory (os error 2) (is the mediator daemon running?))\n", env.mediator_socket().display()))
+        .stdout_has("    - render-01 (ID: 7, Priority: high): running on xcp-test, in sync\n");
+    assert!(!out.stdout().contains("=== GPU mediator ==="));
+}
+
+#[test]
+fn issue_15_sync_and_the_hook_tell_the_mediator_about_rows_from_pool_records() {
+    let env = Env::new();
+    let a = uuid(1);
+    env.host_vm(vm(&a, "render-01", "halted", None));
+    env.run(&["register-vm", "--vm-uuid", &a, "--pool=B"])
+        .code(0);
+    let reloads = |env: &Env| {
+        env.mediator_requests()
+            .iter()
+            .filter(|r| **r == [MAGIC, 0x12, 0, 0])
+            .count()
+    };
+    assert_eq!(reloads(&env), 1);
+    // The database is lost: sync writes the row back from the VM's pool record, and tells the
+    // mediator; a sync with nothing to do tells it nothing.
+    env.sql().execute("DELETE FROM vms", []).unwrap();
+    env.run(&["sync"]).code(0).stdout_has("added:");
+    assert_eq!(reloads(&env), 2, "sync added a row");
+    env.run(&["sync"]).code(0);
+    assert_eq!(reloads(&env), 2, "sync with nothing to do");
+    // The hook's row from the pool record: the mediator learns the vm_id before the VM's device
+    // connects to it.
+    env.sql().execute("DELETE FROM vms", []).unwrap();
+    let hook = |env: &Env| env.run(&["hook", "vm-pre-start", "-vmuuid", &a, "-reason", "none"]);
+    hook(&env).code(0).stdout_is("");
+    assert!(env.row(&a).is_some());
+    assert_eq!(reloads(&env), 3, "the hook wrote a row");
+    hook(&env).code(0);
+    assert_eq!(reloads(&env), 3, "the hook with the row in place");
 }

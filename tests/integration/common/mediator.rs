@@ -13,6 +13,9 @@ use std::time::Duration;
 /// The protocol's magic.
 pub const MAGIC: u32 = 0x5647_5055;
 
+/// What the fake answers "show health".
+pub const HEALTH: &str = "GPU 0: 61 C, utilisation 37%, memory 2048/8192 MiB, power 95 W, ECC 0, watchdog resets 0, queue 3";
+
 /// A request as received: magic, command, param1, param2.
 pub type Request = [u32; 4];
 
@@ -21,19 +24,40 @@ pub struct FakeMediator {
     /// Its socket.
     pub path: PathBuf,
     requests: Arc<Mutex<Vec<Request>>>,
+    connected: Arc<Mutex<Vec<u32>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// The connections table for VMs `connected` (by vm_id), with the server sockets after it.
+fn connections(connected: &[u32]) -> String {
+    let mut text = format!("Active VM connections: {}\n", connected.len());
+    if !connected.is_empty() {
+        text.push_str("VM ID   FD  Jobs  Since\n");
+        for (i, id) in connected.iter().enumerate() {
+            text.push_str(&format!(
+                "{id:<7} {:<3} {:<5} 2026-11-24 01:0{i}:00\n",
+                10 + i,
+                3 * i
+            ));
+        }
+    }
+    text.push_str("Server sockets:\n  4  /var/vgpu/admin.sock (admin)\n  5  /var/xen/qemu/root-12/tmp/vgpu-mediator.sock");
+    text
+}
+
 /// What the fake answers a well-formed request: (status, text).
-fn answer(command: u32, param1: u32, refuse_reload: bool) -> (u32, String) {
+fn answer(command: u32, param1: u32, refuse_reload: bool, connected: &[u32]) -> (u32, String) {
     match command {
-        0x10 if param1 == 1 => (0, "# TYPE vgpu_jobs_total counter\nvgpu_jobs_total 42".into()),
+        0x10 if param1 == 1 => (
+            0,
+            "# TYPE vgpu_jobs_total counter\nvgpu_jobs_total 42".into(),
+        ),
         0x10 => (0, "Jobs: 42 submitted, 40 completed, 2 rejected".into()),
-        0x11 => (0, "GPU 0: 61 C, utilisation 37%, memory 2048/8192 MiB, power 95 W, ECC 0, watchdog resets 0, queue 3".into()),
+        0x11 => (0, HEALTH.into()),
         0x12 if refuse_reload => (1, "ERROR: database is locked".into()),
         0x12 => (0, "Config reloaded: 2 VM(s) updated".into()),
-        0x15 => (0, "VM ID  CONNECTED\n7      yes".into()),
+        0x15 => (0, connections(connected)),
         other => (1, format!("ERROR: Unknown admin command 0x{other:02x}")),
     }
 }
@@ -44,9 +68,10 @@ impl FakeMediator {
         let listener = UnixListener::bind(path).expect("bind the fake mediator");
         listener.set_nonblocking(true).expect("nonblocking");
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let connected = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (requests, stop) = (requests.clone(), stop.clone());
+            let (requests, connected, stop) = (requests.clone(), connected.clone(), stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     let Ok((mut stream, _)) = listener.accept() else {
@@ -66,7 +91,8 @@ impl FakeMediator {
                     if request[0] != MAGIC {
                         continue; // another magic: closed without an answer
                     }
-                    let (status, text) = answer(request[1], request[2], refuse_reload);
+                    let now = connected.lock().unwrap().clone();
+                    let (status, text) = answer(request[1], request[2], refuse_reload, &now);
                     let mut out = Vec::new();
                     for w in [MAGIC, status, text.len() as u32] {
                         out.extend_from_slice(&w.to_le_bytes());
@@ -79,9 +105,15 @@ impl FakeMediator {
         FakeMediator {
             path: path.to_path_buf(),
             requests,
+            connected,
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// From now on the VMs with these vm_ids are connected (none at start).
+    pub fn connect(&self, vm_ids: &[u32]) {
+        *self.connected.lock().unwrap() = vm_ids.to_vec();
     }
 
     /// The requests received so far.

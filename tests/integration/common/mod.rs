@@ -92,6 +92,13 @@ impl Env {
             .unwrap_or_default()
     }
 
+    /// The VMs with these vm_ids are connected to the GPU mediator from now on.
+    pub fn mediator_connects(&self, vm_ids: &[u32]) {
+        if let Some(m) = &self.mediator {
+            m.connect(vm_ids);
+        }
+    }
+
     /// Stops the GPU mediator: its socket is gone.
     pub fn stop_mediator(&mut self) {
         self.mediator = None;
