@@ -8,7 +8,7 @@
 //! use vgpu_admin::{Host, HostConfig};
 //! let host = Host::new(HostConfig::new("/tmp/vgpu.db"));
 //! let command = host.catalog().command("list-vms").unwrap().unwrap();
-//! host.run_command(&command.script, vec![]).unwrap();
+//! host.run_command(&command.script, vec![], &[]).unwrap();
 //! ```
 
 pub mod change;
@@ -31,6 +31,7 @@ pub mod process;
 pub mod qemu;
 pub mod repl;
 pub mod scripts;
+pub mod selection;
 pub mod store;
 pub mod template;
 pub mod vgpu;

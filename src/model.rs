@@ -61,6 +61,27 @@ pub enum ModelError {
         "invalid time '{0}': expected YYYY-MM-DD, YYYY-MM-DD HH:MM or YYYY-MM-DD HH:MM:SS (UTC)"
     )]
     Since(String),
+    /// A list of vm_ids and ranges that is not one (`1-7,9,12-14`).
+    #[error(
+        "invalid vm-id list '{value}': {reason} (expected vm_ids and ranges like 1-7,9,12-14, each from 1 to 2147483647)"
+    )]
+    VmIdSet {
+        /// The value as given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A selection key that is not one.
+    #[error("unknown selection option '{0}': expected vm-id, pool, priority, name or all")]
+    SelectionOption(String),
+    /// A name pattern that is not one.
+    #[error("invalid name pattern '{value}': {reason}")]
+    NameGlob {
+        /// The value as given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A host of the pool named in a way no host can be.
     #[error(
         "invalid host '{0}': expected a host's name-label (1 to 255 characters, no control \
@@ -320,6 +341,93 @@ impl VmId {
 impl fmt::Display for VmId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// A set of vm_ids as an admin selects them: `7`, `1-7`, `1-7,9,12-14` (ranges inclusive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmIdSet(Vec<(i64, i64)>);
+
+impl VmIdSet {
+    /// Parses a comma-separated list of vm_ids and `LO-HI` ranges (spaces around the parts
+    /// allowed; a range runs upwards).
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        let bad = |reason: String| ModelError::VmIdSet {
+            value: shown(input),
+            reason,
+        };
+        let id = |part: &str| {
+            VmId::parse(part.trim())
+                .map(VmId::get)
+                .map_err(|_| bad(format!("'{}' is not a vm_id", shown(part.trim()))))
+        };
+        let mut ranges = Vec::new();
+        for part in input.split(',') {
+            if part.trim().is_empty() {
+                return Err(bad("an empty part".into()));
+            }
+            let (lo, hi) = match part.split_once('-') {
+                Some((lo, hi)) => (id(lo)?, id(hi)?),
+                None => {
+                    let one = id(part)?;
+                    (one, one)
+                }
+            };
+            if lo > hi {
+                return Err(bad(format!("the range {lo}-{hi} runs downwards")));
+            }
+            ranges.push((lo, hi));
+        }
+        Ok(VmIdSet(ranges))
+    }
+
+    /// Whether `vm_id` is in the set.
+    pub fn contains(&self, vm_id: i64) -> bool {
+        self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&vm_id))
+    }
+
+    /// The ranges, as given: `(lo, hi)`, inclusive.
+    pub fn ranges(&self) -> &[(i64, i64)] {
+        &self.0
+    }
+}
+
+/// A shell-style pattern on a VM's name-label: `*` any text, `?` one character, `[...]` one of
+/// a set (`[!...]` none of it). Matched against the whole name, case-sensitively.
+#[derive(Debug, Clone)]
+pub struct NameGlob(glob::Pattern);
+
+impl NameGlob {
+    /// Parses a pattern (no control characters, at most 255 characters).
+    pub fn parse(input: &str) -> Result<Self, ModelError> {
+        let bad = |reason: String| ModelError::NameGlob {
+            value: shown(input),
+            reason,
+        };
+        if input.is_empty() {
+            return Err(bad("it is empty".into()));
+        }
+        if input.chars().count() > 255 {
+            return Err(bad("longer than 255 characters".into()));
+        }
+        if input.chars().any(char::is_control) {
+            return Err(bad("it holds a control character".into()));
+        }
+        glob::Pattern::new(input)
+            .map(NameGlob)
+            .map_err(|e| bad(e.msg.to_string()))
+    }
+
+    /// Whether `name` matches the whole pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        self.0.matches_with(
+            name,
+            glob::MatchOptions {
+                case_sensitive: true,
+                require_literal_separator: false,
+                require_literal_leading_dot: false,
+            },
+        )
     }
 }
 
@@ -649,6 +757,48 @@ pub struct VmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vm_id_sets_take_ids_ranges_and_lists() {
+        let set = VmIdSet::parse("1-7, 9 ,12-14").unwrap();
+        let members: Vec<i64> = (0..20).filter(|n| set.contains(*n)).collect();
+        assert_eq!(members, vec![1, 2, 3, 4, 5, 6, 7, 9, 12, 13, 14]);
+        assert!(VmIdSet::parse("7").unwrap().contains(7));
+        for (bad, why) in [
+            ("", "an empty part"),
+            ("1-7,", "an empty part"),
+            ("7-1", "runs downwards"),
+            ("0", "'0' is not a vm_id"),
+            ("1-x", "'x' is not a vm_id"),
+            ("1--3", "'-3' is not a vm_id"),
+            ("2147483648", "is not a vm_id"),
+            ("-3", "'' is not a vm_id"),
+        ] {
+            let err = VmIdSet::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn name_globs_match_whole_names() {
+        let web = NameGlob::parse("web-*").unwrap();
+        assert!(web.matches("web-01"));
+        assert!(web.matches("web-"));
+        assert!(!web.matches("a web-01"));
+        assert!(!web.matches("Web-01"));
+        assert!(NameGlob::parse("render-0[1-3]")
+            .unwrap()
+            .matches("render-02"));
+        assert!(!NameGlob::parse("render-0[!1-3]")
+            .unwrap()
+            .matches("render-02"));
+        assert!(NameGlob::parse("db, \"main\" ?(x)")
+            .unwrap()
+            .matches("db, \"main\" $(x)"));
+        for bad in ["", "a\nb", "[unclosed"] {
+            assert!(NameGlob::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn pools_parse_in_any_case_and_reject_others() {

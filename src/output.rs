@@ -185,6 +185,68 @@ impl Drop for Spinner {
     }
 }
 
+/// A progress bar for a run over many VMs (VMs done of all, and the wave in hand), drawn on
+/// stderr only when it is a terminal and the caller wants it. Lines said meanwhile are printed
+/// above it.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// A bar for `total` VMs, if `enabled` and stderr is a terminal.
+    pub fn start(total: usize, enabled: bool) -> Progress {
+        use std::io::IsTerminal;
+        if !enabled || !io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = indicatif::ProgressBar::new(total as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {pos}/{len} VMs  {msg}  {elapsed}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Progress { bar: Some(bar) }
+    }
+
+    /// Says which wave is running.
+    pub fn wave(&self, wave: usize, waves: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("wave {wave} of {waves}"));
+        }
+    }
+
+    /// One more VM done.
+    pub fn inc(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// Prints `line` (on stdout, or stderr when `to_stderr`) without breaking the bar.
+    pub fn line(&self, line: &str, to_stderr: bool) {
+        let print = || {
+            if to_stderr {
+                stderr_line(line);
+            } else {
+                script_line(line);
+            }
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

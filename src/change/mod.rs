@@ -18,6 +18,7 @@
 //! entry, which [`recover`] completes or undoes. Changes to one VM are serialised by its
 //! [`lock`], taken by the caller before it reads the VM.
 
+pub mod batch;
 mod from_pool;
 pub mod lock;
 mod recover;
@@ -76,6 +77,12 @@ pub struct Change {
     pub pool_record: BTreeMap<String, String>,
     /// The driver for a device the change adds.
     pub driver: Driver,
+    /// The run over many VMs this change is part of (how it was started), `None` for a change
+    /// of one VM. Such a change, once begun, is carried through even when a signal arrives
+    /// (the run starts no further VM instead), and an interrupted one is carried forward by
+    /// recovery rather than undone, so that running the same command again restarts no VM
+    /// twice.
+    pub batch: Option<String>,
 }
 
 /// What a change runs with.
@@ -181,6 +188,7 @@ fn prepare(change: &Change, store: &Store) -> Result<JournalEntry, Failure> {
         power_before: change.power_before.clone(),
         restart: change.restart,
         start_on: change.resident_on.clone().filter(|_| change.restart),
+        batch: change.batch.clone(),
         step: "planned".into(),
         pid: 0,
         started_at: String::new(),
@@ -381,6 +389,16 @@ impl Runner<'_> {
         }
     }
 
+    /// A signal to act on between steps: none in a run over many VMs, which carries each change
+    /// it began through and stops starting new ones instead.
+    fn signal(&self) -> Option<i32> {
+        if self.entry.batch.is_some() {
+            None
+        } else {
+            interrupt::pending()
+        }
+    }
+
     fn interrupted(&self, signal: i32, what: String) -> Failure {
         Failure::new(
             Status::Interrupted(signal),
@@ -392,7 +410,7 @@ impl Runner<'_> {
         let entry = self.entry;
         let mut stopped = false;
         if entry.restart {
-            if let Some(signal) = interrupt::pending() {
+            if let Some(signal) = self.signal() {
                 self.end();
                 return Err(self.interrupted(
                     signal,
@@ -425,7 +443,7 @@ impl Runner<'_> {
             }
             self.step("stopped");
         }
-        if let Some(signal) = interrupt::pending() {
+        if let Some(signal) = self.signal() {
             let power = self.restore(stopped);
             self.end();
             return Err(self.interrupted(signal, format!("nothing was changed; {power}")));
@@ -481,7 +499,7 @@ impl Runner<'_> {
             }
         }
         self.end();
-        if let Some(signal) = interrupt::pending() {
+        if let Some(signal) = self.signal() {
             let power = if stopped {
                 format!("; VM {} was started again", self.label)
             } else {

@@ -4,7 +4,7 @@
 //! as found and said. A VM the change had stopped is started again (not by the startup hook,
 //! which runs because the VM is starting).
 
-use super::Io;
+use super::{record_of, Io, Runner};
 use crate::exit::Failure;
 use crate::store::{JournalEntry, RowValues};
 
@@ -30,6 +30,28 @@ pub fn recover(entry: &JournalEntry, io: &Io, starting: bool) -> Result<String, 
     };
     let row_now = io.store.vm(uuid)?.as_ref().map(RowValues::from);
     let mut done = Vec::new();
+    let mut args_now = args_now;
+    if carry_forward(entry, &args_now, io, starting) {
+        // Part of a run over many VMs, stopped for its change and not yet changed: the change
+        // is written and the VM started once, so that the run, repeated, finds it done.
+        let runner = Runner {
+            io,
+            uuid,
+            label: uuid,
+            entry,
+            record_before: Vec::new(),
+            record_after: record_of(uuid, entry.row_after.as_ref(), io.pool_key),
+        };
+        match runner.write_args(&entry.args_after) {
+            Ok(()) => {
+                args_now = entry.args_after.clone();
+                done.push(
+                    "carried forward: the VM, stopped for it, got its new device-model-args".into(),
+                );
+            }
+            Err(e) => done.push(format!("carrying it forward failed ({e})")),
+        }
+    }
     if args_now == entry.args_after {
         if RowValues::same_row(row_now.as_ref(), entry.row_after.as_ref()) {
             done.push("it had been applied completely".to_string());
@@ -68,4 +90,21 @@ pub fn recover(entry: &JournalEntry, io: &Io, starting: bool) -> Result<String, 
     }
     io.store.journal_end(uuid)?;
     Ok(format!("{head}: {}", done.join("; ")))
+}
+
+/// Whether the interrupted change `entry` is to be carried forward: it belongs to a run over
+/// many VMs, stopped a running VM that is still halted, and had not written its args yet.
+fn carry_forward(
+    entry: &crate::store::JournalEntry,
+    args_now: &Option<String>,
+    io: &Io,
+    starting: bool,
+) -> bool {
+    entry.batch.is_some()
+        && !starting
+        && entry.restart
+        && entry.power_before == "running"
+        && args_now == &entry.args_before
+        && entry.args_after != entry.args_before
+        && io.xe.power_state(&entry.vm_uuid).ok().as_deref() == Some("halted")
 }

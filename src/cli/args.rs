@@ -363,12 +363,45 @@ fn script_subcommand(command: &ScriptCommand) -> Command {
         sub = sub.arg(arg);
     }
     for (i, group) in spec.groups.iter().enumerate() {
+        let one_vm = group.rule == GroupRule::OneOf && group.options.iter().any(|o| o == "vm-uuid");
+        if one_vm && !spec.selection.is_empty() {
+            // One VM (--vm-uuid or --vm-name) or a selection, never both.
+            let mut args = group.options.clone();
+            args.extend(spec.selection.iter().cloned());
+            sub = sub.group(
+                ArgGroup::new(format!("group-{i}"))
+                    .args(args)
+                    .required(true)
+                    .multiple(true),
+            );
+            for one in &group.options {
+                let others = group
+                    .options
+                    .iter()
+                    .filter(|o| *o != one)
+                    .chain(&spec.selection);
+                sub = sub.mut_arg(one, |a| {
+                    a.conflicts_with_all(others.cloned().collect::<Vec<_>>())
+                });
+            }
+            continue;
+        }
         sub = sub.group(
             ArgGroup::new(format!("group-{i}"))
                 .args(group.options.clone())
                 .required(true)
                 .multiple(group.rule == GroupRule::AnyOf),
         );
+    }
+    if spec.selection.iter().any(|o| o == "all") {
+        // --all is every VM: no other selection option narrows it.
+        let others: Vec<String> = spec
+            .selection
+            .iter()
+            .filter(|o| *o != "all")
+            .cloned()
+            .collect();
+        sub = sub.mut_arg("all", |a| a.conflicts_with_all(others));
     }
     sub
 }

@@ -163,7 +163,7 @@ pub fn execute(args: Vec<OsString>) -> Result<(), Failure> {
             config.create_db = command.spec.changes && !config.dry_run;
             let host = Host::new(config);
             host.context().set_command_name(&command.name);
-            let result = host.run_command(&command.script, options);
+            let result = host.run_command(&command.script, options, &command.spec.selection);
             host.finish();
             result
         }

@@ -27,7 +27,7 @@ fn map(plan: &Map, key: &str) -> Map {
 }
 
 /// The change a script's plan map describes.
-fn change_of(ctx: &Context, plan: &Map) -> Result<Change, Box<EvalAltResult>> {
+pub(super) fn change_of(ctx: &Context, plan: &Map) -> Result<Change, Box<EvalAltResult>> {
     let uuid = super::uuid_arg(&text(plan, "uuid").unwrap_or_default())?;
     let op = text(plan, "op").unwrap_or_default();
     let request = match op.as_str() {
@@ -64,6 +64,7 @@ fn change_of(ctx: &Context, plan: &Map) -> Result<Change, Box<EvalAltResult>> {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         driver: ctx.site_driver()?.unwrap_or(Driver::DEFAULT),
+        batch: None,
         uuid,
     })
 }

@@ -258,7 +258,7 @@ impl Context {
     }
 
     /// The command, user and host the history rows of this run name.
-    fn origin(&self) -> crate::store::Origin {
+    pub fn origin(&self) -> crate::store::Origin {
         crate::store::Origin {
             command: self.command_name(),
             user: crate::origin::user(),

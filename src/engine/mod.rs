@@ -2,6 +2,7 @@
 //! stdlib module resolver, and error reporting. Workflow and wording live in the scripts.
 
 pub mod api;
+mod batch;
 mod changes;
 pub mod context;
 mod diagnostic;
@@ -156,6 +157,7 @@ impl Host {
         let mut builder = api::ApiBuilder::default();
         vms::register(&mut builder, &ctx);
         changes::register(&mut builder, &ctx);
+        batch::register(&mut builder, &ctx);
         pools::register(&mut builder, &ctx);
         ui::register(&mut builder, &ctx);
         xe::register(&mut builder, &ctx);
@@ -209,13 +211,16 @@ impl Host {
     }
 
     /// Runs a command script with its validated options (`OPTS`), and prints its result as JSON
-    /// when `--json` was asked for.
+    /// when `--json` was asked for. The options named in `selection` that were given are also
+    /// in `OPTS.selection` (a map; `()` when none was: the command is about one VM).
     pub fn run_command(
         &self,
         script: &Script,
         options: Vec<(String, Option<OptionValue>)>,
+        selection: &[String],
     ) -> Result<(), Failure> {
         let mut opts = Map::new();
+        let mut selected = Map::new();
         for (key, value) in options {
             let value = match value {
                 None => Dynamic::UNIT,
@@ -223,7 +228,18 @@ impl Host {
                 Some(OptionValue::Int(n)) => n.into(),
                 Some(OptionValue::Flag) => true.into(),
             };
+            if !value.is_unit() && selection.iter().any(|s| s.replace('-', "_") == key) {
+                selected.insert(key.as_str().into(), value.clone());
+            }
             opts.insert(key.into(), value);
+        }
+        if !selection.is_empty() {
+            let selected = if selected.is_empty() {
+                Dynamic::UNIT
+            } else {
+                selected.into()
+            };
+            opts.insert("selection".into(), selected);
         }
         let mut scope = self.base_scope();
         scope.push_constant("OPTS", opts);

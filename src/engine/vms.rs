@@ -7,7 +7,7 @@ use super::vgpu::held_ids;
 use super::HostError;
 use crate::model::VmName;
 use crate::store::{HeldIds, NewVm, VmChanges, VmFilter};
-use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, INT};
+use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, INT};
 use std::rc::Rc;
 
 /// A script's map as the Rust type that lists its allowed keys (see `NewVm`, `VmChanges`,
@@ -198,6 +198,24 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// Like `vms::update(uuid, changes)`, with the ids in `held` taken too.
     fn update(ctx, uuid: &str, changes: Map, held: Map) -> Rr<Map> {
         update_with(ctx, uuid, &changes, &held_ids(&held)?)
+    });
+    host_fn!(api, ctx, "vms",
+    /// Makes the same change (as `vms::update`) to every VM of `uuids` in one database
+    /// transaction: all of them or none. Returns their maps afterwards, in the same order.
+    /// For settings no VM restart depends on (the scheduler controls); under `--dry-run` it
+    /// prints each change.
+    fn update_many(ctx, uuids: Array, changes: Map) -> Rr<Array> {
+        let each = |ctx: &Context| -> Result<Array, Box<EvalAltResult>> {
+            uuids
+                .iter()
+                .map(|u| update_with(ctx, &u.to_string(), &changes, &HeldIds::new()).map(Dynamic::from_map))
+                .collect()
+        };
+        if ctx.config.dry_run {
+            return each(ctx);
+        }
+        let store = ctx.store_for_script_write()?;
+        store.batch(|| each(ctx))
     });
     host_fn!(api, ctx, "vms",
     /// Checks a change like `vms::update` does and returns the VM map it would leave,

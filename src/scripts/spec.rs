@@ -10,10 +10,13 @@
 //! //! @one-of --vm-uuid --vm-name         Exactly one of these is given
 //! //! @any-of --pool --priority           At least one of these is given
 //! //! @changes                            It changes things: a missing database is created
+//! //! @selects restarts                   Many VMs at once: adds the selection options (and
+//! //!                                     --parallel, with "restarts")
 //! //! @example vgpu-admin list-vms --pool=A   An example for --help (the command line as typed)
 //! ```
 //!
-//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `name`, `host`, `time`, `weight`, `limit`,
+//! Value kinds: `pool`, `priority`, `uuid`, `vm-id`, `vm-ids`, `name`, `glob`, `host`, `time`,
+//! `weight`, `limit`,
 //! `text`, `path`, `int LO..HI`, or a
 //! list of choices like `<warn|enforce>`; `default=VALUE` (checked like a given value) is shown
 //! in `--help` and handed to the script when the option is not given. The host checks every
@@ -21,8 +24,23 @@
 //! closed kind.
 
 use crate::model::{
-    HostRef, Limit, ModelError, Pool, Priority, Since, VmId, VmName, VmUuid, Weight,
+    HostRef, Limit, ModelError, NameGlob, Pool, Priority, Since, VmId, VmIdSet, VmName, VmUuid,
+    Weight,
 };
+
+/// The options `@selects` adds to a command (those it does not declare itself): a selection of
+/// registered VMs instead of one, as `(header line after the tag)`.
+pub const SELECTION: [&str; 5] = [
+    "--vm-id <vm-ids>  The VMs with these vm_ids: 7, 1-7 or 1-7,9,12-14",
+    "--pool <pool>  The VMs in this pool",
+    "--priority <priority>  The VMs with this priority",
+    "--name <glob>  The VMs whose name-label matches this pattern ('web-*': * any text, ? one character, [...] one of a set)",
+    "--all  Every registered VM",
+];
+
+/// The option `@selects restarts` adds too: how many VMs are stopped and started at a time.
+pub const PARALLEL: &str =
+    "--parallel <int 1..64> default=4  With a selection: how many VMs are changed (and restarted) at a time";
 
 /// What kind of value an option takes; the host validates it before the script runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +55,10 @@ pub enum ValueKind {
     VmId,
     /// A VM name-label (no control characters, at most 255 characters).
     Name,
+    /// vm_ids and ranges (`1-7,9`); the script gets the text as given.
+    VmIds,
+    /// A name-label pattern (`web-*`); the script gets the text as given.
+    Glob,
     /// A host of the pool: `this`, its uuid or its name-label.
     Host,
     /// A time (UTC): `YYYY-MM-DD[ HH:MM[:SS]]`; the script gets `YYYY-MM-DD HH:MM:SS`.
@@ -80,6 +102,8 @@ impl ValueKind {
             "uuid" => ValueKind::Uuid,
             "vm-id" => ValueKind::VmId,
             "name" => ValueKind::Name,
+            "vm-ids" => ValueKind::VmIds,
+            "glob" => ValueKind::Glob,
             "host" => ValueKind::Host,
             "time" => ValueKind::Time,
             "weight" => ValueKind::Weight,
@@ -112,6 +136,8 @@ impl ValueKind {
             ValueKind::Uuid => "uuid".into(),
             ValueKind::VmId => "id".into(),
             ValueKind::Name => "name".into(),
+            ValueKind::VmIds => "ids".into(),
+            ValueKind::Glob => "pattern".into(),
             ValueKind::Host => "host".into(),
             ValueKind::Time => "time".into(),
             ValueKind::Weight => "1..100".into(),
@@ -142,6 +168,8 @@ impl ValueKind {
             ValueKind::Priority => model(Priority::parse(input).map(|p| p.to_string())),
             ValueKind::Uuid => model(VmUuid::parse(input).map(|u| u.to_string())),
             ValueKind::Name => model(VmName::parse(input).map(|n| n.to_string())),
+            ValueKind::VmIds => model(VmIdSet::parse(input).map(|_| input.to_string())),
+            ValueKind::Glob => model(NameGlob::parse(input).map(|_| input.to_string())),
             ValueKind::Host => model(HostRef::parse(input).map(|h| h.to_string())),
             ValueKind::Time => model(Since::parse(input).map(|t| t.to_string())),
             ValueKind::Weight => Weight::parse(input)
@@ -258,6 +286,9 @@ pub struct CommandSpec {
     pub changes: bool,
     /// `@example` lines: command lines shown under "Examples:" in `--help` and the man page.
     pub examples: Vec<String>,
+    /// `@selects`: the selection options it got (names, without dashes; empty: one VM only).
+    /// The script finds those given in `OPTS.selection`.
+    pub selection: Vec<String>,
 }
 
 /// A header that cannot be understood; `line` is 1-based.
@@ -273,6 +304,8 @@ pub struct SpecError {
 /// Reads the `//!` header at the top of a command script.
 pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
     let mut spec = CommandSpec::default();
+    // `@selects [restarts]`, applied once every option of the command is known.
+    let mut selects: Option<bool> = None;
     for (index, raw) in source.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || (line.starts_with("//") && !line.starts_with("//!")) {
@@ -320,6 +353,16 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
             spec.groups.push(Group { rule, options });
         } else if text == "@changes" {
             spec.changes = true;
+        } else if let Some(rest) = text.strip_prefix("@selects") {
+            selects = Some(match rest.trim() {
+                "" => false,
+                "restarts" => true,
+                other => {
+                    return Err(err(format!(
+                        "@selects takes only 'restarts', not '{other}'"
+                    )))
+                }
+            });
         } else if let Some(example) = text.strip_prefix("@example") {
             let example = example.trim();
             if !example.starts_with("vgpu-admin ") {
@@ -330,12 +373,26 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
             spec.examples.push(example.to_string());
         } else if text.starts_with('@') {
             return Err(err(format!(
-                "unknown header tag in '{text}': expected @option, @flag, @one-of, @any-of, @changes or @example"
+                "unknown header tag in '{text}': expected @option, @flag, @one-of, @any-of, @changes, @selects or @example"
             )));
         } else if spec.about.is_empty() {
             spec.about = text.to_string();
         } else {
             spec.long_about.push(text.to_string());
+        }
+    }
+    if let Some(restarts) = selects {
+        let lines = SELECTION.iter().chain(restarts.then_some(&PARALLEL));
+        for line in lines {
+            let option = parse_option(line, line.contains('<'))
+                .map_err(|message| SpecError { line: 0, message })?;
+            if spec.options.iter().any(|o| o.name == option.name) {
+                continue; // the command's own option (set-pool's --pool is the new pool)
+            }
+            if option.name != "parallel" {
+                spec.selection.push(option.name.clone());
+            }
+            spec.options.push(option);
         }
     }
     Ok(spec)

@@ -126,6 +126,10 @@ pub struct Entry {
     pub restart: bool,
     /// The host (uuid) a VM it stops is started on again: where it was resident.
     pub start_on: Option<String>,
+    /// The run over many VMs it belongs to (how it was started: `set-pool --vm-id=1-7`), or
+    /// `None` for a change of one VM. Finishing an interrupted change of such a run carries it
+    /// forward when the VM was stopped for it (see `change::recover`).
+    pub batch: Option<String>,
     /// What becomes of the VM's "restart pending" mark: set (it keeps running with the old
     /// values), cleared (halted, or restarted), or `None`: kept as it is.
     pub pending: Option<bool>,
@@ -162,18 +166,23 @@ impl Store {
             pid: row.get(11)?,
             started_at: row.get::<_, Option<String>>(12)?.unwrap_or_default(),
             start_on: row.get(13)?,
+            batch: row.get(14)?,
         })
     }
 
-    /// The columns read into an [`Entry`] (`start_on` is NULL in a journal older than schema 6).
-    fn journal_columns(&self) -> &'static str {
-        if self.has_start_on {
+    /// The columns read into an [`Entry`] (`start_on` is NULL in a journal older than schema 6,
+    /// `batch` older than schema 9).
+    fn journal_columns(&self) -> String {
+        format!(
             "vm_uuid, command, op, row_before, row_after, args_before, args_after, power_before, \
-             restart, pending, step, pid, CAST(started_at AS TEXT), start_on"
-        } else {
-            "vm_uuid, command, op, row_before, row_after, args_before, args_after, power_before, \
-             restart, pending, step, pid, CAST(started_at AS TEXT), NULL"
-        }
+             restart, pending, step, pid, CAST(started_at AS TEXT), {}, {}",
+            if self.has_start_on {
+                "start_on"
+            } else {
+                "NULL"
+            },
+            if self.has_batch { "batch" } else { "NULL" }
+        )
     }
 
     /// Every change recorded in the journal.
@@ -227,8 +236,8 @@ impl Store {
         tx.conn
             .execute(
                 "INSERT INTO change_journal (vm_uuid, command, op, vm_id, row_before, row_after, \
-                   args_before, args_after, power_before, restart, pending, step, pid, start_on) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'planned', ?12, ?13)",
+                   args_before, args_after, power_before, restart, pending, step, pid, start_on, batch) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'planned', ?12, ?13, ?14)",
                 params![
                     entry.vm_uuid,
                     entry.command,
@@ -243,6 +252,7 @@ impl Store {
                     entry.pending,
                     i64::from(std::process::id()),
                     entry.start_on,
+                    entry.batch,
                 ],
             )
             .map_err(|e| self.classify(e))?;

@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_start_on.sql"),
     migration!(7, "0007_history.sql"),
     migration!(8, "0008_scheduler_controls.sql"),
+    migration!(9, "0009_batches.sql"),
 ];
 
 /// The schema version this build writes.

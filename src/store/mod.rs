@@ -232,6 +232,8 @@ pub struct Store {
     has_journal: bool,
     /// The journal records where a restarted VM is started (schema 6).
     has_start_on: bool,
+    /// The journal records which run over many VMs a change belongs to (schema 9).
+    has_batch: bool,
     /// The database has the `history` table (schema 7).
     has_history: bool,
     /// What the history rows written through this store name.
@@ -289,6 +291,7 @@ impl Store {
             has_pending: false,
             has_journal: false,
             has_start_on: false,
+            has_batch: false,
             has_history: false,
             origin: std::cell::RefCell::new(Origin::default()),
             newer: None,
@@ -302,6 +305,9 @@ impl Store {
             migrations::has_table(&store.conn, "history").map_err(|e| store.classify(e))?;
         store.has_start_on = store.has_journal
             && migrations::has_column(&store.conn, "change_journal", "start_on")
+                .map_err(|e| store.classify(e))?;
+        store.has_batch = store.has_journal
+            && migrations::has_column(&store.conn, "change_journal", "batch")
                 .map_err(|e| store.classify(e))?;
         Ok(store)
     }

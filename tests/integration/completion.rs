@@ -62,6 +62,11 @@ fn completes_commands_options_values_vms_and_api_names() {
             "--vm-name=",
             "--pool=",
             "--no-restart ",
+            "--vm-id=",
+            "--priority=",
+            "--name=",
+            "--all ",
+            "--parallel=",
             "--json ",
             "--dry-run ",
             "--yes "

@@ -19,6 +19,7 @@ mod history;
 mod hook;
 mod hook_independence;
 mod interruptions;
+mod many_vms;
 mod packaging;
 mod pool_hosts;
 mod power_and_pending;
