@@ -13,6 +13,7 @@
 
 pub mod change;
 pub mod cli;
+pub mod config_file;
 pub mod engine;
 pub mod exit;
 pub mod hook;

@@ -336,7 +336,24 @@ fn script_subcommand(command: &ScriptCommand) -> Command {
     if !spec.long_about.is_empty() {
         sub = sub.long_about(format!("{}\n\n{}", spec.about, spec.long_about.join("\n")));
     }
+    let mut position = 0;
     for option in &spec.options {
+        if option.positional {
+            position += 1;
+            let kind = option.kind.clone().unwrap_or(ValueKind::Text);
+            sub = sub.arg(
+                Arg::new(option.name.clone())
+                    .index(position)
+                    .value_name(option.name.to_uppercase())
+                    .help(option.help.clone())
+                    .required(option.required)
+                    .value_parser(KindParser {
+                        option: option.name.to_uppercase(),
+                        kind,
+                    }),
+            );
+            continue;
+        }
         let mut arg = Arg::new(option.name.clone())
             .long(option.name.clone())
             .help(option.help.clone());

@@ -5,9 +5,10 @@
 use super::api::{host_fn, ApiBuilder};
 use super::changes::change_of;
 use super::context::Context;
-use super::values::vm_map;
+use super::values::{to_map, vm_map};
 use super::HostError;
 use crate::change::batch::{self, Batch, Ending, Event, Outcome};
+use crate::config_file::Exported;
 use crate::exit::{Failure, Status};
 use crate::output::Progress;
 use crate::selection::Selection;
@@ -32,6 +33,29 @@ fn selection_of(map: &Map) -> Result<Selection, Box<rhai::EvalAltResult>> {
         pairs.push((key.replace('_', "-"), text));
     }
     Selection::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(HostError::model)
+}
+
+/// The text of the file at `path`, at most [`crate::config_file::MAX_BYTES`]; what keeps it from
+/// being read is one clear error.
+fn read_file(path: &str) -> Result<String, Box<rhai::EvalAltResult>> {
+    use std::io::Read;
+    let cannot = |why: String| HostError::usage(format!("cannot read {path}: {why}"));
+    let file = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(crate::config_file::MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(e.to_string()))?;
+    if bytes.len() as u64 > crate::config_file::MAX_BYTES {
+        return Err(HostError::usage(format!(
+            "{path} is larger than {} MiB: not a configuration file",
+            crate::config_file::MAX_BYTES >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        HostError::usage(format!(
+            "{path} is not UTF-8 text: not a configuration file"
+        ))
+    })
 }
 
 /// One VM's outcome as a script sees it.
@@ -88,6 +112,63 @@ fn outcome_table(outcomes: &[Outcome]) -> String {
 
 /// Registers the `vms::` functions for many VMs.
 pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
+    host_fn!(api, ctx, "vms",
+    /// Every registered VM as a configuration file holds it, in vm_id order: `#{uuid, name,
+    /// pool, priority, vm_id, weight, max_jobs_per_sec, max_queue_depth, quarantined}`.
+    fn exported(ctx) -> Rr<Array> {
+        let store = ctx.store_for_script()?;
+        let rows = store.vms(VmFilter::default()).map_err(HostError::store)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Dynamic::from_map(to_map(&Exported {
+                    uuid: r.vm_uuid.clone(),
+                    name: r.vm_name.clone(),
+                    pool: r.pool_id.clone(),
+                    priority: r.priority.to_string(),
+                    vm_id: r.vm_id,
+                    weight: r.weight,
+                    max_jobs_per_sec: r.max_jobs_per_sec,
+                    max_queue_depth: r.max_queue_depth,
+                    quarantined: r.quarantined,
+                }))
+            })
+            .collect())
+    });
+    host_fn!(api, ctx, "vms",
+    /// `vms` (from `vms::exported`) as a configuration file's text (TOML), the lines of
+    /// `heading` as comments on top.
+    fn config_text(_ctx, vms: Array, heading: &str) -> Rr<String> {
+        let vms: Vec<Exported> = rhai::serde::from_dynamic(&Dynamic::from_array(vms))
+            .map_err(|e| HostError::usage(format!("vms::config_text: {}", HostError::message_of(&e))))?;
+        crate::config_file::render(&vms, heading).map_err(|e| HostError::failed(e.to_string()))
+    });
+    host_fn!(api, ctx, "vms",
+    /// Reads the configuration file at `path` (TOML, see `vgpu-admin export`): its VMs as
+    /// `#{line, uuid, name, pool, priority, vm_id, weight, max_jobs_per_sec, max_queue_depth,
+    /// quarantined}` (a control not in the file is `()`). A file with errors is refused whole:
+    /// each error is printed as `error: FILE:LINE: ...`, then the run ends with exit status 2.
+    fn read_config(ctx, path: &str) -> Rr<Array> {
+        let text = read_file(path)?;
+        match crate::config_file::parse(&text) {
+            Ok(entries) => Ok(entries.iter().map(|e| Dynamic::from_map(to_map(e))).collect()),
+            Err(errors) => {
+                for e in &errors {
+                    let (line, message) = e.split_once(": ").unwrap_or(("", e));
+                    crate::output::stderr_line(&format!(
+                        "error: {path}:{}: {message}",
+                        line.trim_start_matches("line ")
+                    ));
+                }
+                let _ = ctx;
+                Err(HostError::usage(format!(
+                    "{path}: {} error{} (above); the file was refused whole, nothing was changed",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" }
+                )))
+            }
+        }
+    });
     host_fn!(api, ctx, "vms",
     /// The registered VMs a selection picks (`OPTS.selection`: `#{vm_id: "1-7,9", pool: "A",
     /// priority: "high", name: "web-*", all: true}`, every key given must match), in vm_id

@@ -30,7 +30,13 @@ impl From<&crate::scripts::Command> for CommandInfo {
     fn from(c: &crate::scripts::Command) -> Self {
         CommandInfo {
             name: c.name.clone(),
-            options: c.spec.options.clone(),
+            options: c
+                .spec
+                .options
+                .iter()
+                .filter(|o| !o.positional)
+                .cloned()
+                .collect(),
             about: c.spec.about.clone(),
         }
     }

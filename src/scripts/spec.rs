@@ -7,6 +7,7 @@
 //! //! @option --vm-uuid <uuid> required   The VM to show
 //! //! @option --limit <int 1..300> default=10  Seconds
 //! //! @flag   --no-restart                Apply at the next boot, stop nothing
+//! //! @argument file <file> required      A positional argument (FILE), by its name
 //! //! @one-of --vm-uuid --vm-name         Exactly one of these is given
 //! //! @any-of --pool --priority           At least one of these is given
 //! //! @changes                            It changes things: a missing database is created
@@ -72,6 +73,9 @@ pub enum ValueKind {
     /// An absolute file path (no control characters): what the host runs or reads is never
     /// looked up relative to where the admin happens to be.
     Path,
+    /// A file the admin names (a configuration file to read or write), relative to the
+    /// current directory or absolute; the script gets it absolute.
+    File,
     /// A whole number from `min` to `max`; the script gets an integer.
     Int {
         /// The lowest allowed.
@@ -110,6 +114,7 @@ impl ValueKind {
             "limit" => ValueKind::Limit,
             "text" => ValueKind::Text,
             "path" => ValueKind::Path,
+            "file" => ValueKind::File,
             range if range.starts_with("int ") => {
                 let (lo, hi) = range["int ".len()..].trim().split_once("..")?;
                 let (min, max) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
@@ -144,6 +149,7 @@ impl ValueKind {
             ValueKind::Limit => "0..4294967295".into(),
             ValueKind::Text => "text".into(),
             ValueKind::Path => "path".into(),
+            ValueKind::File => "FILE".into(),
             ValueKind::Int { min, max } => format!("{min}..{max}"),
             ValueKind::Choice(words) => words.join("|"),
         }
@@ -215,6 +221,23 @@ impl ValueKind {
                     Ok(OptionValue::Text(input.to_string()))
                 }
             }
+            ValueKind::File => {
+                if input.is_empty() || input.chars().any(char::is_control) || input.len() > 4096 {
+                    return Err(format!(
+                        "invalid file name '{}' for {option}: expected a file's path (no control characters)",
+                        crate::model::shown(input)
+                    ));
+                }
+                let path = std::path::Path::new(input);
+                let absolute = if path.is_absolute() {
+                    path.to_path_buf()
+                } else {
+                    std::env::current_dir()
+                        .map_err(|e| format!("cannot tell the current directory for {option}: {e}"))?
+                        .join(path)
+                };
+                Ok(OptionValue::Text(absolute.to_string_lossy().into_owned()))
+            }
             ValueKind::Choice(words) => words
                 .iter()
                 .find(|w| w.eq_ignore_ascii_case(input))
@@ -261,6 +284,8 @@ pub struct OptionSpec {
     pub default: Option<String>,
     /// One line of help.
     pub help: String,
+    /// `@argument`: given by its place on the command line (`apply FILE`), not as `--name`.
+    pub positional: bool,
 }
 
 impl OptionSpec {
@@ -321,6 +346,11 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
         };
         let option = if let Some(rest) = text.strip_prefix("@option") {
             Some(parse_option(rest, true).map_err(err)?)
+        } else if let Some(rest) = text.strip_prefix("@argument") {
+            let rest = format!("--{}", rest.trim());
+            let mut option = parse_option(&rest, true).map_err(err)?;
+            option.positional = true;
+            Some(option)
         } else if let Some(rest) = text.strip_prefix("@flag") {
             Some(parse_option(rest, false).map_err(err)?)
         } else {
@@ -373,7 +403,7 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
             spec.examples.push(example.to_string());
         } else if text.starts_with('@') {
             return Err(err(format!(
-                "unknown header tag in '{text}': expected @option, @flag, @one-of, @any-of, @changes, @selects or @example"
+                "unknown header tag in '{text}': expected @option, @flag, @argument, @one-of, @any-of, @changes, @selects or @example"
             )));
         } else if spec.about.is_empty() {
             spec.about = text.to_string();
@@ -460,6 +490,7 @@ fn parse_option(rest: &str, takes_value: bool) -> Result<OptionSpec, String> {
         required,
         default,
         help,
+        positional: false,
     })
 }
 

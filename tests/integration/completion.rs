@@ -72,7 +72,10 @@ fn completes_commands_options_values_vms_and_api_names() {
             "--yes "
         ]
     );
-    assert_eq!(words(&c, "set-pool --vm-uuid=x --p").1, vec!["--pool="]);
+    assert_eq!(
+        words(&c, "set-pool --vm-uuid=x --p").1,
+        vec!["--pool=", "--priority=", "--parallel="]
+    );
     assert_eq!(
         words(&c, "list-vms --pool="),
         (16, vec!["A ".to_string(), "B ".to_string()])

@@ -56,3 +56,332 @@ fn issue_16_a_selection_changes_every_vm_it_picks_after_one_confirmation() {
     assert_eq!(count(&env, "vm-start"), 3);
     println!("{}", out.stdout());
 }
+
+/// The user's example as a file: users 1-7 in pool A, 8-20 in pool B, priorities mixed.
+fn users_file(uuids: &[String]) -> String {
+    let mut text = String::from("# users 1-7 on GPU A, 8-20 on GPU B\n");
+    for (i, u) in uuids.iter().enumerate() {
+        let n = i + 1;
+        let pool = if n <= 7 { "A" } else { "B" };
+        let priority = ["low", "medium", "high"][n % 3];
+        text.push_str(&format!(
+            "\n[[vm]]\nuuid = \"{u}\"\nname = \"user-{n:02}\"\npool = \"{pool}\"\npriority = \"{priority}\"\nvm_id = {n}\n"
+        ));
+    }
+    text
+}
+
+/// The xe calls that change something.
+fn writes(env: &Env) -> Vec<String> {
+    env.call_names()
+        .into_iter()
+        .filter(|c| c != "vm-list" && c != "vm-param-get" && c != "host-list")
+        .collect()
+}
+
+#[test]
+fn issue_16_the_users_example_as_a_file_is_applied_after_one_confirmation() {
+    let (env, uuids) = twenty_users();
+    let file = env.file("users.toml", &users_file(&uuids));
+    env.clear_calls();
+    let out = env.run_with_input(&["apply", file.to_str().unwrap()], "yes\n");
+    out.code(0);
+    assert_eq!(
+        out.stdout().matches("(yes/no)").count(),
+        1,
+        "one confirmation"
+    );
+    for (i, u) in uuids.iter().enumerate() {
+        let n = i + 1;
+        let pool = if n <= 7 { "A" } else { "B" };
+        let priority = ["low", "medium", "high"][n % 3];
+        let level = [0, 1, 2][n % 3];
+        assert_eq!(
+            env.row(u).unwrap(),
+            (
+                n as i64,
+                pool.to_string(),
+                level,
+                Some(format!("user-{n:02}"))
+            )
+        );
+        assert_eq!(
+            env.args(u),
+            Some(format!(
+                "-device vgpu-stub,pool_id={pool},priority={priority},vm_id={n}"
+            ))
+        );
+        if n % 2 == 0 {
+            assert_eq!(env.power(u), "running", "user {n} runs again");
+            assert_eq!(
+                env.resident_on(u).as_deref(),
+                Some(crate::common::HOST1),
+                "on its host"
+            );
+        } else {
+            assert_eq!(env.power(u), "halted", "user {n} stays halted");
+        }
+    }
+    // Every VM changed (all move or change priority except those already as asked: users with
+    // pool B and medium priority, n >= 8 and n % 3 == 1: 10, 13, 16, 19).
+    let restarted = uuids.len() / 2 - [10, 16].len();
+    assert_eq!(count(&env, "vm-shutdown"), restarted);
+    assert_eq!(count(&env, "vm-start"), restarted);
+    // One checked listing of the pool for the whole run.
+    assert_eq!(count(&env, "vm-list"), 2);
+
+    // The file again, and the exported configuration: nothing to do, no xe write.
+    env.clear_calls();
+    env.run(&["apply", file.to_str().unwrap()])
+        .code(0)
+        .stdout_has("No changes needed: the 20 selected VMs already are as asked.");
+    let exported = env.run(&["export"]);
+    exported.code(0).stdout_has("[[vm]]\nuuid = \"");
+    let file2 = env.file("exported.toml", exported.stdout());
+    env.run(&["apply", file2.to_str().unwrap()]).code(0);
+    env.run(&["plan", file2.to_str().unwrap()])
+        .code(0)
+        .stdout_is(&format!(
+            "No changes: the 20 VMs of {} are registered and configured as it says.\n",
+            file2.display()
+        ));
+    assert!(writes(&env).is_empty(), "no xe write: {:?}", writes(&env));
+}
+
+/// The xe calls of `name` made for VM `uuid` so far.
+fn calls_for(env: &Env, name: &str, uuid: &str) -> usize {
+    let needle = format!("uuid={uuid}");
+    env.calls()
+        .iter()
+        .filter(|c| c[0] == name && c.contains(&needle))
+        .count()
+}
+
+/// Every VM as the users' file says, the running ones running again; none stopped or started
+/// more than once.
+fn all_as_in_the_file(env: &Env, uuids: &[String]) {
+    for (i, u) in uuids.iter().enumerate() {
+        let n = i + 1;
+        let pool = if n <= 7 { "A" } else { "B" };
+        let priority = ["low", "medium", "high"][n % 3];
+        assert_eq!(env.row(u).unwrap().1, pool, "user {n}");
+        assert_eq!(
+            env.args(u),
+            Some(format!(
+                "-device vgpu-stub,pool_id={pool},priority={priority},vm_id={n}"
+            )),
+            "user {n}"
+        );
+        let power = if n % 2 == 0 { "running" } else { "halted" };
+        assert_eq!(env.power(u), power, "user {n}");
+        assert!(calls_for(env, "vm-start", u) <= 1, "user {n} started twice");
+        assert!(
+            calls_for(env, "vm-shutdown", u) <= 1,
+            "user {n} stopped twice"
+        );
+    }
+}
+
+#[test]
+fn issue_16_a_failed_start_in_a_wave_does_not_stop_the_others_and_the_table_names_it() {
+    let (env, uuids) = twenty_users();
+    // User 4 (running, in the first wave) cannot be started again.
+    env.fault(
+        "vm-start",
+        Some(&uuids[3]),
+        "The host does not have enough free memory to start the VM.",
+        false,
+    );
+    let file = env.file("users.toml", &users_file(&uuids));
+    let out = env.run(&["--yes", "apply", "--parallel=2", file.to_str().unwrap()]);
+    out.code(1)
+        .stdout_has(&format!(
+            "user-04 ({})  FAILED           start the VM\n",
+            uuids[3]
+        ))
+        .stdout_has(&format!(
+            "user-04 ({}): step 'start the VM' failed: ",
+            uuids[3]
+        ))
+        .stdout_has(&format!("user-06 ({})  done, restarted\n", uuids[5]));
+    // Its change is saved (database and args), the VM is halted; every other VM is done.
+    assert_eq!(env.power(&uuids[3]), "halted");
+    assert_eq!(env.row(&uuids[3]).unwrap().1, "A");
+    for (i, u) in uuids.iter().enumerate().filter(|(i, _)| *i != 3) {
+        let n = i + 1;
+        let power = if n % 2 == 0 { "running" } else { "halted" };
+        assert_eq!(env.power(u), power, "user {n}");
+    }
+    // With --json: the outcomes, per VM.
+    let (env, uuids) = twenty_users();
+    env.fault("vm-start", Some(&uuids[3]), "no memory", false);
+    let file = env.file("users.toml", &users_file(&uuids));
+    let out = env.run(&["--yes", "--json", "apply", file.to_str().unwrap()]);
+    // The dialogue and the table go to stderr, the JSON document alone to stdout.
+    out.code(1).stderr_has("FAILED");
+    let json: serde_json::Value = serde_json::from_str(out.stdout()).unwrap();
+    let outcomes = json["outcomes"].as_array().unwrap();
+    let failed: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["uuid"], uuids[3].as_str());
+    assert_eq!(failed[0]["step"], "start the VM");
+    assert!(outcomes.iter().filter(|o| o["outcome"] == "done").count() >= 15);
+}
+
+#[test]
+fn issue_16_a_run_killed_mid_wave_is_finished_by_running_it_again_and_no_vm_restarts_twice() {
+    let (env, uuids) = twenty_users();
+    // Every stop and start of a VM takes 600 ms: the run is killed in its second wave.
+    for command in ["vm-shutdown", "vm-start"] {
+        env.fault_raw(serde_json::json!({"command": command, "delay_ms": 600}));
+    }
+    let file = env.file("users.toml", &users_file(&uuids));
+    let mut child = env
+        .command(["--yes", "apply", "--parallel=3", file.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the second wave has stopped its VMs' (4 shutdowns logged), then kill -9.
+    let start = std::time::Instant::now();
+    while count(&env, "vm-shutdown") < 4 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no second wave"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // SAFETY: kill with the pid of our child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    child.wait().unwrap();
+    // The xe calls in hand end on their own (as xapi's would): let them.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let journal: i64 = env
+        .sql()
+        .query_row(
+            "SELECT count(*) FROM change_journal WHERE batch IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        journal > 0,
+        "the killed run left its changes in the journal"
+    );
+    // Some VMs are halted now that ran before: the run again finishes the job.
+    env.run(&["--yes", "apply", "--parallel=3", file.to_str().unwrap()])
+        .code(0);
+    all_as_in_the_file(&env, &uuids);
+    let left: i64 = env
+        .sql()
+        .query_row("SELECT count(*) FROM change_journal", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn issue_16_bad_selections_and_files_are_refused_with_nothing_touched() {
+    let (env, uuids) = twenty_users();
+    // A VM of the pool, not registered, whose device carries vm_id 30.
+    let other = uuid(99);
+    env.host_vm(vm(
+        &other,
+        "manual",
+        "halted",
+        Some("-device vgpu-stub,pool_id=A,priority=low,vm_id=30"),
+    ));
+    let before = env.db_bytes();
+    env.clear_calls();
+    let file_of = |name: &str, text: &str| env.file(name, text).to_str().unwrap().to_string();
+    let vm_entry = |u: &str, n: i64| {
+        format!("[[vm]]\nuuid = \"{u}\"\npool = \"A\"\npriority = \"low\"\nvm_id = {n}\n\n")
+    };
+
+    // Selections.
+    env.run(&["set-pool", "--vm-id=7-1", "--pool=A"])
+        .code(2)
+        .one_error_line()
+        .stderr_has("invalid vm-id list '7-1': the range 7-1 runs downwards");
+    env.run(&["set-pool", "--vm-id=50-60", "--pool=A"])
+        .code(3)
+        .one_error_line()
+        .stderr_is("error: no registered VM matches the selection --vm-id=50-60\n");
+    env.run(&["remove-vm", "--name=user-0*", "--pool=A"])
+        .code(3)
+        .stderr_has("no registered VM matches the selection --name=user-0* --pool=A");
+    env.run(&[
+        "set-priority",
+        "--vm-uuid",
+        &uuids[0],
+        "--all",
+        "--priority=high",
+    ])
+    .code(2)
+    .one_error_line();
+    env.run(&["remove-vm", "--all", "--pool=A"])
+        .code(2)
+        .one_error_line();
+    env.run(&["set-pool", "--name=[x", "--pool=A"])
+        .code(2)
+        .one_error_line()
+        .stderr_has("invalid name pattern '[x'");
+    env.run(&["update-vm", "--all", "--vm-id=5"])
+        .code(2)
+        .one_error_line()
+        .stderr_has("--vm-id gives one VM its vm_id: it cannot be used with a selection");
+
+    // Files: syntax, values (each with its line), a vm_id twice, a vm_id the pool has, a VM
+    // not in the pool.
+    let syntax = file_of("syntax.toml", "[[vm]\nuuid = 1\n");
+    env.run(&["apply", "--yes", &syntax])
+        .code(2)
+        .stderr_has(&format!("error: {syntax}:1: "))
+        .stderr_has(": 1 error (above); the file was refused whole, nothing was changed");
+    let values =
+        file_of(
+            "values.toml",
+            &format!(
+        "{}[[vm]]\nuuid = \"{}\"\npool = \"C\"\npriority = \"low\"\nvm_id = 2\nweight = 101\n",
+        vm_entry(&uuids[0], 1), uuids[1]),
+        );
+    env.run(&["apply", "--yes", &values])
+        .code(2)
+        .stderr_has(&format!(
+            "error: {values}:9: invalid pool 'C': expected A or B\n"
+        ))
+        .stderr_has(&format!(
+            "error: {values}:12: invalid weight '101': expected a whole number from 1 to 100\n"
+        ))
+        .stderr_has(&format!(
+            "error: {values}: 2 errors (above); the file was refused whole, nothing was changed\n"
+        ));
+    let twice = file_of(
+        "twice.toml",
+        &format!("{}{}", vm_entry(&uuids[0], 5), vm_entry(&uuids[1], 5)),
+    );
+    env.run(&["plan", &twice]).code(2).stderr_has(&format!(
+        "error: {twice}:11: vm_id 5 is given twice (also line 1)\n"
+    ));
+    let clash = file_of(
+        "clash.toml",
+        &format!("{}{}", vm_entry(&uuids[0], 30), vm_entry(&uuid(77), 31)),
+    );
+    let out = env.run(&["apply", "--yes", &clash]);
+    out.code(2)
+        .stderr_has(&format!("error: {clash}:1: VM user-01 ({}): vm-id 30 is carried by the vGPU device of VM manual ({other})", uuids[0]))
+        .stderr_has(&format!("error: {clash}:7: VM {} is not in the pool (see 'xe vm-list')\n", uuid(77)))
+        .stderr_has("2 of its VMs cannot be applied (above); the file was refused whole, nothing was changed");
+    let missing = env.dir.path().join("missing.toml");
+    env.run(&["plan", missing.to_str().unwrap()])
+        .code(2)
+        .one_error_line()
+        .stderr_has("cannot read ");
+
+    assert_eq!(env.db_bytes(), before, "database unchanged");
+    assert!(writes(&env).is_empty(), "no xe write: {:?}", writes(&env));
+}

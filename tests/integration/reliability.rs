@@ -188,6 +188,7 @@ fn bad_values(kind: &ValueKind) -> Vec<OsString> {
             text(""),
         ],
         ValueKind::Glob => vec![text(""), text("[unclosed"), text(&"*".repeat(256))],
+        ValueKind::File => vec![text(""), text("/no/such/dir/x.toml")],
         ValueKind::Host => vec![text(""), text(&"h".repeat(256))],
         ValueKind::Time => vec![
             text("yesterday"),
@@ -228,6 +229,7 @@ fn good_value(kind: &ValueKind) -> String {
         ValueKind::Name => "web".into(),
         ValueKind::VmIds => "1-7".into(),
         ValueKind::Glob => "web-*".into(),
+        ValueKind::File => "/dev/null".into(),
         ValueKind::Host => "this".into(),
         ValueKind::Time => "2026-11-24".into(),
         ValueKind::Weight => "80".into(),

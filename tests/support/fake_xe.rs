@@ -59,7 +59,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Ok(log) = std::env::var("FAKE_XE_LOG") {
         if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(log) {
-            let _ = writeln!(f, "{}", json!(args));
+            // One write per line: calls running at the same time append whole lines.
+            let _ = f.write_all(format!("{}\n", json!(args)).as_bytes());
         }
     }
     let Ok(path) = std::env::var("FAKE_XE_STATE") else {

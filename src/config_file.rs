@@ -1,0 +1,311 @@
+//! The whole configuration as a file (TOML): `vgpu-admin export` writes it, `plan FILE` and
+//! `apply FILE` read it. One `[[vm]]` table per VM, by uuid:
+//!
+//! ```toml
+//! [[vm]]
+//! uuid = "7d5a8c3e-92f1-4b6a-b0c2-000000000001"
+//! name = "user-01"          # for the reader: the name-label is xapi's, never written
+//! pool = "A"
+//! priority = "high"         # or 0, 1, 2
+//! vm_id = 1
+//! weight = 50               # the GPU mediator's controls: left as they are when absent
+//! max_jobs_per_sec = 0
+//! max_queue_depth = 0
+//! quarantined = false
+//! ```
+//!
+//! A file is read whole and checked whole: every error is reported with its line, and a file
+//! with any error is refused before anything is touched.
+
+use crate::model::{Limit, Pool, Priority, VmId, VmUuid, Weight};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use toml::Spanned;
+
+/// The largest file read (a pool of 100,000 VMs is about 25 MB).
+pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// One VM of a file, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// The line of its `[[vm]]`.
+    pub line: usize,
+    /// Its uuid.
+    pub uuid: String,
+    /// The name written with it (not applied).
+    pub name: Option<String>,
+    /// Its pool.
+    pub pool: String,
+    /// Its priority (word).
+    pub priority: String,
+    /// Its vm_id.
+    pub vm_id: i64,
+    /// The mediator's controls; `None`: left as they are.
+    pub weight: Option<i64>,
+    /// Jobs per second (0: unlimited).
+    pub max_jobs_per_sec: Option<i64>,
+    /// Queued jobs (0: unlimited).
+    pub max_queue_depth: Option<i64>,
+    /// Quarantined.
+    pub quarantined: Option<bool>,
+}
+
+/// A VM as written to a file (the registered row's values).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Exported {
+    /// Its uuid.
+    pub uuid: String,
+    /// Its stored name, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its pool.
+    pub pool: String,
+    /// Its priority word.
+    pub priority: String,
+    /// Its vm_id.
+    pub vm_id: i64,
+    /// The mediator's controls.
+    pub weight: i64,
+    /// Jobs per second.
+    pub max_jobs_per_sec: i64,
+    /// Queued jobs.
+    pub max_queue_depth: i64,
+    /// Quarantined.
+    pub quarantined: bool,
+}
+
+#[derive(Serialize)]
+struct ExportFile<'a> {
+    vm: &'a [Exported],
+}
+
+/// The file for these VMs, with a heading comment.
+pub fn render(vms: &[Exported], heading: &str) -> Result<String, toml::ser::Error> {
+    let body = toml::to_string(&ExportFile { vm: vms })?;
+    let mut text = String::new();
+    for line in heading.lines() {
+        text.push_str(&format!("# {line}\n"));
+    }
+    text.push('\n');
+    text.push_str(&body);
+    Ok(text)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    vm: Vec<Spanned<RawVm>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVm {
+    uuid: Option<Spanned<toml::Value>>,
+    name: Option<Spanned<toml::Value>>,
+    pool: Option<Spanned<toml::Value>>,
+    priority: Option<Spanned<toml::Value>>,
+    vm_id: Option<Spanned<toml::Value>>,
+    weight: Option<Spanned<toml::Value>>,
+    max_jobs_per_sec: Option<Spanned<toml::Value>>,
+    max_queue_depth: Option<Spanned<toml::Value>>,
+    quarantined: Option<Spanned<toml::Value>>,
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |t| t.matches('\n').count() + 1)
+}
+
+/// A value as the model's parsers take it: strings as they are, numbers and booleans written out.
+fn as_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads a file's text: its VMs, or every error found (`line N: ...`), in line order.
+pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<String>> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| line_of(text, s.start));
+        vec![format!("line {line}: {}", e.message())]
+    })?;
+    let mut errors: Vec<(usize, String)> = Vec::new();
+    let mut entries = Vec::new();
+    let mut uuids: HashMap<String, usize> = HashMap::new();
+    let mut ids: HashMap<i64, usize> = HashMap::new();
+    for vm in &raw.vm {
+        let line = line_of(text, vm.span().start);
+        let vm = vm.get_ref();
+        let mut bad = |at: Option<&Spanned<toml::Value>>, message: String| {
+            errors.push((at.map_or(line, |v| line_of(text, v.span().start)), message));
+        };
+        // A field that must be there, read by the model's parser.
+        macro_rules! field {
+            ($name:ident, $parse:expr) => {
+                match &vm.$name {
+                    None => {
+                        bad(None, format!("the VM has no {}", stringify!($name)));
+                        None
+                    }
+                    Some(v) => match $parse(&as_text(v.get_ref())) {
+                        Ok(x) => Some(x),
+                        Err(e) => {
+                            bad(Some(v), e.to_string());
+                            None
+                        }
+                    },
+                }
+            };
+        }
+        macro_rules! optional {
+            ($name:ident, $parse:expr) => {
+                match &vm.$name {
+                    None => None,
+                    Some(v) => match $parse(&as_text(v.get_ref())) {
+                        Ok(x) => Some(x),
+                        Err(e) => {
+                            bad(Some(v), e.to_string());
+                            None
+                        }
+                    },
+                }
+            };
+        }
+        let uuid = field!(uuid, VmUuid::parse);
+        let pool = field!(pool, Pool::parse);
+        let priority = field!(priority, Priority::parse);
+        let vm_id = field!(vm_id, VmId::parse);
+        let weight = optional!(weight, Weight::parse);
+        let rate = optional!(max_jobs_per_sec, Limit::parse);
+        let depth = optional!(max_queue_depth, Limit::parse);
+        let quarantined = match &vm.quarantined {
+            None => None,
+            Some(v) => match v.get_ref() {
+                toml::Value::Boolean(b) => Some(*b),
+                other => {
+                    bad(
+                        Some(v),
+                        format!("invalid quarantined '{other}': expected true or false"),
+                    );
+                    None
+                }
+            },
+        };
+        let name = vm.name.as_ref().map(|n| as_text(n.get_ref()));
+        if let Some(u) = &uuid {
+            if let Some(first) = uuids.insert(u.to_string(), line) {
+                bad(
+                    vm.uuid.as_ref(),
+                    format!("VM {u} is in the file twice (also line {first})"),
+                );
+            }
+        }
+        if let Some(id) = vm_id {
+            if let Some(first) = ids.insert(id.get(), line) {
+                bad(
+                    vm.vm_id.as_ref(),
+                    format!("vm_id {id} is given twice (also line {first})"),
+                );
+            }
+        }
+        if let (Some(uuid), Some(pool), Some(priority), Some(vm_id)) = (uuid, pool, priority, vm_id)
+        {
+            entries.push(Entry {
+                line,
+                uuid: uuid.to_string(),
+                name,
+                pool: pool.to_string(),
+                priority: priority.to_string(),
+                vm_id: vm_id.get(),
+                weight: weight.map(Weight::get),
+                max_jobs_per_sec: rate.map(Limit::get),
+                max_queue_depth: depth.map(Limit::get),
+                quarantined,
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(entries)
+    } else {
+        errors.sort();
+        Err(errors
+            .into_iter()
+            .map(|(line, message)| format!("line {line}: {message}"))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U1: &str = "7d5a8c3e-92f1-4b6a-b0c2-000000000001";
+    const U2: &str = "7d5a8c3e-92f1-4b6a-b0c2-000000000002";
+
+    #[test]
+    fn an_exported_file_reads_back_as_written() {
+        let vms = vec![Exported {
+            uuid: U1.into(),
+            name: Some("db, \"main\" $(x)\n".into()),
+            pool: "B".into(),
+            priority: "high".into(),
+            vm_id: 7,
+            weight: 80,
+            max_jobs_per_sec: 50,
+            max_queue_depth: 0,
+            quarantined: true,
+        }];
+        let text = render(&vms, "exported\nby a test").unwrap();
+        assert!(
+            text.starts_with("# exported\n# by a test\n\n[[vm]]\n"),
+            "{text}"
+        );
+        let back = parse(&text).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].uuid, U1);
+        assert_eq!(back[0].name.as_deref(), Some("db, \"main\" $(x)\n"));
+        assert_eq!(
+            (
+                back[0].pool.as_str(),
+                back[0].priority.as_str(),
+                back[0].vm_id
+            ),
+            ("B", "high", 7)
+        );
+        assert_eq!(back[0].weight, Some(80));
+        assert_eq!(back[0].quarantined, Some(true));
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_line() {
+        let text = format!(
+            "[[vm]]\nuuid = \"{U1}\"\npool = \"C\"\npriority = 2\nvm_id = 7\n\n\
+             [[vm]]\nuuid = \"{U1}\"\npool = \"A\"\npriority = \"urgent\"\nvm_id = 7\nweight = 0\n\n\
+             [[vm]]\nuuid = \"{U2}\"\npool = \"A\"\n"
+        );
+        let errors = parse(&text).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![
+                "line 3: invalid pool 'C': expected A or B",
+                &format!("line 8: VM {U1} is in the file twice (also line 1)"),
+                "line 10: invalid priority 'urgent': expected low, medium or high (or 0, 1, 2)",
+                "line 11: vm_id 7 is given twice (also line 1)",
+                "line 12: invalid weight '0': expected a whole number from 1 to 100",
+                "line 14: the VM has no priority",
+                "line 14: the VM has no vm_id",
+            ]
+        );
+        let syntax = parse("[[vm]]\nuuid = \"x\"\npool = A\n").unwrap_err();
+        assert_eq!(syntax.len(), 1);
+        assert!(syntax[0].starts_with("line 3: "), "{syntax:?}");
+        let unknown = parse(&format!("[[vm]]\nuuid = \"{U1}\"\ncolour = \"red\"\n")).unwrap_err();
+        assert!(
+            unknown[0].starts_with("line 3: unknown field `colour`"),
+            "{unknown:?}"
+        );
+    }
+}
