@@ -3,6 +3,7 @@
 
     python3 benches/bench.py            # builds the release binary first
     python3 benches/bench.py --quick    # fewer repetitions
+    python3 benches/bench.py --waves    # only the restarts in parallel waves (about 2 minutes)
 
 Cold start of whole processes (median wall time over repeated runs, peak RSS), compared with the
 sqlite3 command-line tool running the same query (the floor), on databases of 1,000 / 10,000 /
@@ -203,10 +204,66 @@ def bulk_workload(tmp, quick):
     print(f"| then `vgpu-admin --json list-vms` on them | {json_ms:.1f} | {rss:.1f} |")
 
 
+def waves_workload(tmp):
+    """`apply FILE` changing 20 running VMs with xe taking 1 s per vm-shutdown and per vm-start
+    (50 ms per call otherwise), for --parallel 1, 4 and 8; the xe calls per VM."""
+    import math
+    fake = os.path.join(ROOT, "target", "release", "fake-xe")
+    count = 20
+    plan = os.path.join(tmp, "users.toml")
+    with open(plan, "w") as f:
+        for i in range(1, count + 1):
+            f.write(f'[[vm]]\nuuid = "{uuid(i)}"\npool = "{"A" if i <= 7 else "B"}"\n'
+                    f'priority = "{["low", "high"][i % 2]}"\nvm_id = {i}\n\n')
+    print()
+    print(f"| `apply` changing {count} running VMs; xe: 1 s per vm-shutdown and vm-start, 50 ms per other call "
+          "| wall time (s) | bound 1.25 × ⌈20/K⌉ × 2 s | within | xe calls per VM | vm-list calls |")
+    print("|---|---:|---:|---|---|---:|")
+    for k in (1, 4, 8):
+        db = os.path.join(tmp, f"waves{k}.db")
+        env = make_db(db, 0)
+        conn = sqlite3.connect(db)
+        conn.executemany(
+            "INSERT INTO vms (vm_id, vm_uuid, vm_name, pool_id, priority) VALUES (?, ?, ?, 'B', 1)",
+            ((i, uuid(i), f"user-{i:02}") for i in range(1, count + 1)))
+        conn.commit()
+        conn.close()
+        state = os.path.join(tmp, f"waves{k}.json")
+        vms = [{"uuid": uuid(i), "name_label": f"user-{i:02}", "power_state": "running",
+                "platform": [["device-model-args", f"-device vgpu-stub,pool_id=B,priority=medium,vm_id={i}"]]}
+               for i in range(1, count + 1)]
+        faults = [{"command": c, "delay_ms": 950} for c in ("vm-shutdown", "vm-start")]
+        with open(state, "w") as f:
+            json.dump({"vms": vms, "faults": faults}, f)
+        log = os.path.join(tmp, f"waves{k}.log")
+        env = dict(env, VGPU_XE=fake, FAKE_XE_STATE=state, FAKE_XE_LOG=log, FAKE_XE_DELAY_MS="50")
+        t, code = run([BIN, "--yes", "apply", f"--parallel={k}", plan], env)
+        if code != 0:
+            sys.exit(f"apply --parallel={k} failed ({code})")
+        with open(log) as f:
+            calls = [json.loads(line) for line in f]
+        per_vm = {}
+        for c in calls:
+            if any(a == f"uuid={uuid(1)}" for a in c):
+                per_vm[c[0]] = per_vm.get(c[0], 0) + 1
+        listing = sum(1 for c in calls if c[0] == "vm-list")
+        bound = 1.25 * math.ceil(count / k) * 2
+        shown = ", ".join(f"{n} {name}" for name, n in sorted(per_vm.items()))
+        print(f"| `--parallel {k}` | {t:.1f} | {bound:.1f} | {'yes' if t <= bound else 'NO'} | {shown} | {listing} |")
+        sys.stdout.flush()
+
+
 def main():
     quick = "--quick" in sys.argv
     # The fake xe is test support: built with its feature.
     subprocess.run(["cargo", "build", "--release", "--quiet", "--features", "test-support"], cwd=ROOT, check=True)
+    if "--waves" in sys.argv:
+        tmp = tempfile.mkdtemp(prefix="vgpu-bench-")
+        try:
+            waves_workload(tmp)
+        finally:
+            shutil.rmtree(tmp)
+        return
     sqlite = shutil.which("sqlite3")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}")
     print(f"Binary: {BIN}\n")
@@ -242,6 +299,7 @@ def main():
         change_workload(tmp, quick)
         hook_workload(tmp, quick)
         bulk_workload(tmp, quick)
+        waves_workload(tmp)
         print()
         sys.stdout.flush()
         subprocess.run(["cargo", "bench", "--quiet", "--bench", "completion"], cwd=ROOT, check=True)

@@ -107,6 +107,46 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         Ok(args.map_or(Dynamic::UNIT, Dynamic::from))
     });
     host_fn!(api, ctx, "xe",
+    /// The `platform:device-model-args` of each VM of `uuids` (a map: uuid → args, or `()`
+    /// when not set), each read on its own (one `xe vm-param-get` per VM), up to 8 at a time.
+    /// A VM gone from the pool meanwhile is left out of the map; any other failure is an error.
+    fn device_model_args_each(ctx, uuids: Array) -> Rr<Map> {
+        let mut list = Vec::with_capacity(uuids.len());
+        for u in &uuids {
+            list.push(super::uuid_arg(&u.to_string())?.to_string());
+        }
+        ctx.check_outside_transaction()?;
+        let xe = ctx.xe();
+        let read = ctx.waiting(|| {
+            let mut found = Vec::with_capacity(list.len());
+            for chunk in list.chunks(8) {
+                let results: Vec<_> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = chunk
+                        .iter()
+                        .map(|u| {
+                            let xe = &xe;
+                            scope.spawn(move || (u.clone(), xe.device_model_args(u)))
+                        })
+                        .collect();
+                    handles.into_iter().filter_map(|h| h.join().ok()).collect()
+                });
+                found.extend(results);
+            }
+            found
+        });
+        let mut map = Map::new();
+        for (uuid, args) in read {
+            match args {
+                Ok(args) => {
+                    map.insert(uuid.into(), args.map_or(Dynamic::UNIT, Dynamic::from));
+                }
+                Err(e) if e.is_no_such_vm() => {}
+                Err(e) => return Err(HostError::xe(e)),
+            }
+        }
+        Ok(map)
+    });
+    host_fn!(api, ctx, "xe",
     /// Sets the VM's `platform:device-model-args` to `value` (takes effect at its next start).
     /// For a registered VM the same call writes its pool record (signed `vgpu-admin:` keys of
     /// `other-config`) with the configuration the database holds.
