@@ -385,3 +385,68 @@ fn issue_16_bad_selections_and_files_are_refused_with_nothing_touched() {
     assert_eq!(env.db_bytes(), before, "database unchanged");
     assert!(writes(&env).is_empty(), "no xe write: {:?}", writes(&env));
 }
+
+#[test]
+fn issue_16_a_terminal_shows_progress_and_a_dry_run_only_the_plan() {
+    let (env, uuids) = twenty_users();
+    // A dry run: the plan, nothing asked, nothing written.
+    let before = env.db_bytes();
+    env.clear_calls();
+    env.run(&["--dry-run", "set-priority", "--pool=B", "--name=user-1?", "--priority=high"])
+        .code(0)
+        .stdout_has(&format!("user-10 ({})  running  B, medium, 10                B, high, 10  yes\n", uuids[9]))
+        .stdout_has("10 VMs to change, 5 of them restarted; 0 already as asked.\nDry run: nothing was changed.\n")
+        .stdout_lacks("user-09")
+        .stdout_lacks("(yes/no)");
+    assert_eq!(env.db_bytes(), before);
+    assert!(writes(&env).is_empty());
+
+    // On a terminal: a progress bar with the VMs done and the wave.
+    for command in ["vm-shutdown", "vm-start"] {
+        env.fault_raw(serde_json::json!({"command": command, "delay_ms": 400}));
+    }
+    let mut cmd = env.command(["--yes", "set-priority", "--vm-id=2,4,6", "--priority=high", "--parallel=2"]);
+    cmd.env("TERM", "xterm");
+    let options = rexpect::reader::Options::new().timeout_ms(Some(30_000)).strip_ansi_escape_codes(true);
+    let mut p = rexpect::session::spawn_with_options(cmd, options).expect("spawn in a pty");
+    p.exp_string("/3 VMs  wave 1 of 2").unwrap();
+    p.exp_string("wave 2 of 2").unwrap();
+    p.exp_string("done, restarted").unwrap();
+    p.exp_eof().unwrap();
+    for u in [&uuids[1], &uuids[3], &uuids[5]] {
+        assert_eq!(env.row(u).unwrap().2, 2);
+        assert_eq!(env.power(u), "running");
+    }
+}
+
+#[test]
+fn issue_16_the_scheduler_controls_of_a_selection_in_one_transaction() {
+    let (env, uuids) = twenty_users();
+    env.clear_calls();
+    let out = env.run_with_input(&["set-weight", "--vm-id=8-20", "--weight=80"], "yes\n");
+    out.code(0)
+        .stdout_has(&format!("8      {}  user-08  50            80\n", uuids[7]))
+        .stdout_has("13 VMs updated.\n");
+    assert_eq!(out.stdout().matches("(yes/no)").count(), 1);
+    let weights: Vec<i64> = {
+        let conn = env.sql();
+        let mut stmt = conn.prepare("SELECT weight FROM vms ORDER BY vm_id").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(weights, [vec![50; 7], vec![80; 13]].concat());
+    // No xe call at all (no --name), and the mediator asked to reload once.
+    assert!(env.calls().is_empty());
+    assert_eq!(
+        env.mediator_requests()
+            .iter()
+            .filter(|r| r[1] == 0x12)
+            .count(),
+        1
+    );
+    // "no": nothing changed.
+    env.run_with_input(&["quarantine-vm", "--all"], "no\n")
+        .code(4)
+        .stderr_has("Operation cancelled.");
+    let quarantined: i64 = env.sql().query_row("SELECT count(*) FROM vms WHERE quarantined = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(quarantined, 0);
+}
