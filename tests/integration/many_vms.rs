@@ -405,9 +405,17 @@ fn issue_16_a_terminal_shows_progress_and_a_dry_run_only_the_plan() {
     for command in ["vm-shutdown", "vm-start"] {
         env.fault_raw(serde_json::json!({"command": command, "delay_ms": 400}));
     }
-    let mut cmd = env.command(["--yes", "set-priority", "--vm-id=2,4,6", "--priority=high", "--parallel=2"]);
+    let mut cmd = env.command([
+        "--yes",
+        "set-priority",
+        "--vm-id=2,4,6",
+        "--priority=high",
+        "--parallel=2",
+    ]);
     cmd.env("TERM", "xterm");
-    let options = rexpect::reader::Options::new().timeout_ms(Some(30_000)).strip_ansi_escape_codes(true);
+    let options = rexpect::reader::Options::new()
+        .timeout_ms(Some(30_000))
+        .strip_ansi_escape_codes(true);
     let mut p = rexpect::session::spawn_with_options(cmd, options).expect("spawn in a pty");
     p.exp_string("/3 VMs  wave 1 of 2").unwrap();
     p.exp_string("wave 2 of 2").unwrap();
@@ -430,8 +438,13 @@ fn issue_16_the_scheduler_controls_of_a_selection_in_one_transaction() {
     assert_eq!(out.stdout().matches("(yes/no)").count(), 1);
     let weights: Vec<i64> = {
         let conn = env.sql();
-        let mut stmt = conn.prepare("SELECT weight FROM vms ORDER BY vm_id").unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        let mut stmt = conn
+            .prepare("SELECT weight FROM vms ORDER BY vm_id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
     assert_eq!(weights, [vec![50; 7], vec![80; 13]].concat());
     // No xe call at all (no --name), and the mediator asked to reload once.
@@ -447,6 +460,73 @@ fn issue_16_the_scheduler_controls_of_a_selection_in_one_transaction() {
     env.run_with_input(&["quarantine-vm", "--all"], "no\n")
         .code(4)
         .stderr_has("Operation cancelled.");
-    let quarantined: i64 = env.sql().query_row("SELECT count(*) FROM vms WHERE quarantined = 1", [], |r| r.get(0)).unwrap();
+    let quarantined: i64 = env
+        .sql()
+        .query_row("SELECT count(*) FROM vms WHERE quarantined = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(quarantined, 0);
+}
+
+#[test]
+fn issue_16_removals_by_selection_and_by_a_pruned_file() {
+    let (env, uuids) = twenty_users();
+    // remove-vm of a selection: the device leaves the args, the rows go, running VMs restart.
+    env.run(&["--yes", "remove-vm", "--vm-id=1-2"])
+        .code(0)
+        .stdout_has(&format!(
+            "user-02 ({})  running  B, medium, 2                 (removed)  yes\n",
+            uuids[1]
+        ));
+    assert!(env.row(&uuids[0]).is_none() && env.row(&uuids[1]).is_none());
+    assert_eq!(env.args(&uuids[1]), None);
+    assert_eq!(env.power(&uuids[1]), "running");
+
+    // The exported file, less three VMs; one VM of it is gone from the pool meanwhile.
+    let exported = env.run(&["--json", "export"]);
+    let vms: Vec<serde_json::Value> = serde_json::from_str(exported.code(0).stdout()).unwrap();
+    assert_eq!(vms.len(), 18);
+    assert_eq!(vms[0]["uuid"], uuids[2].as_str());
+    assert_eq!(vms[0]["weight"], 50);
+    let text = env.run(&["export"]).stdout().to_string();
+    let kept: String = text
+        .split("[[vm]]")
+        .filter(|block| {
+            !["user-03", "user-04", "user-05"]
+                .iter()
+                .any(|n| block.contains(n))
+        })
+        .collect::<Vec<_>>()
+        .join("[[vm]]");
+    let file = env.file("fewer.toml", &kept);
+    let file = file.to_str().unwrap();
+    let mut state = env.host();
+    state["vms"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|vm| vm["uuid"] != uuids[4].as_str());
+    std::fs::write(&env.xe_state, state.to_string()).unwrap();
+    // Without --prune: nothing to do; with it, the plan shows three removals.
+    env.run(&["plan", file])
+        .code(0)
+        .stdout_has("No changes: the 15 VMs of ");
+    env.run(&["plan", "--prune", file])
+        .code(0)
+        .stdout_has(&format!(
+            "user-04 ({})  running          B, medium, 4                 (removed)  yes\n",
+            uuids[3]
+        ))
+        .stdout_has(&format!(
+            "user-05 ({})  not in the pool  B, medium, 5                 (removed)  no\n",
+            uuids[4]
+        ))
+        .stdout_has("3 VMs to change, 1 of them restarted; 15 already as asked.\n");
+    env.run(&["--yes", "apply", "--prune", file]).code(0);
+    for gone in &uuids[2..5] {
+        assert!(env.row(gone).is_none());
+    }
+    assert_eq!(env.args(&uuids[3]), None);
+    assert_eq!(env.power(&uuids[3]), "running");
+    assert_eq!(env.vm_count(), 15);
 }
