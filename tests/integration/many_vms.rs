@@ -57,13 +57,19 @@ fn issue_16_a_selection_changes_every_vm_it_picks_after_one_confirmation() {
     println!("{}", out.stdout());
 }
 
+/// What the users' file asks for user `n`: (pool, priority, priority level).
+fn wanted(n: usize) -> (&'static str, &'static str, i64) {
+    let pool = if n <= 7 { "A" } else { "B" };
+    let level = n % 3;
+    (pool, ["low", "medium", "high"][level], level as i64)
+}
+
 /// The user's example as a file: users 1-7 in pool A, 8-20 in pool B, priorities mixed.
 fn users_file(uuids: &[String]) -> String {
     let mut text = String::from("# users 1-7 on GPU A, 8-20 on GPU B\n");
     for (i, u) in uuids.iter().enumerate() {
         let n = i + 1;
-        let pool = if n <= 7 { "A" } else { "B" };
-        let priority = ["low", "medium", "high"][n % 3];
+        let (pool, priority, _) = wanted(n);
         text.push_str(&format!(
             "\n[[vm]]\nuuid = \"{u}\"\nname = \"user-{n:02}\"\npool = \"{pool}\"\npriority = \"{priority}\"\nvm_id = {n}\n"
         ));
@@ -91,35 +97,18 @@ fn issue_16_the_users_example_as_a_file_is_applied_after_one_confirmation() {
         1,
         "one confirmation"
     );
+    all_as_in_the_file(&env, &uuids);
     for (i, u) in uuids.iter().enumerate() {
         let n = i + 1;
-        let pool = if n <= 7 { "A" } else { "B" };
-        let priority = ["low", "medium", "high"][n % 3];
-        let level = [0, 1, 2][n % 3];
-        assert_eq!(
-            env.row(u).unwrap(),
-            (
-                n as i64,
-                pool.to_string(),
-                level,
-                Some(format!("user-{n:02}"))
-            )
-        );
-        assert_eq!(
-            env.args(u),
-            Some(format!(
-                "-device vgpu-stub,pool_id={pool},priority={priority},vm_id={n}"
-            ))
-        );
+        let (_, _, level) = wanted(n);
+        assert_eq!(env.row(u).unwrap().2, level, "user {n}");
+        assert_eq!(env.row(u).unwrap().3, Some(format!("user-{n:02}")));
         if n % 2 == 0 {
-            assert_eq!(env.power(u), "running", "user {n} runs again");
             assert_eq!(
                 env.resident_on(u).as_deref(),
                 Some(crate::common::HOST1),
                 "on its host"
             );
-        } else {
-            assert_eq!(env.power(u), "halted", "user {n} stays halted");
         }
     }
     // Every VM changed (all move or change priority except those already as asked: users with
@@ -162,8 +151,7 @@ fn calls_for(env: &Env, name: &str, uuid: &str) -> usize {
 fn all_as_in_the_file(env: &Env, uuids: &[String]) {
     for (i, u) in uuids.iter().enumerate() {
         let n = i + 1;
-        let pool = if n <= 7 { "A" } else { "B" };
-        let priority = ["low", "medium", "high"][n % 3];
+        let (pool, priority, _) = wanted(n);
         assert_eq!(env.row(u).unwrap().1, pool, "user {n}");
         assert_eq!(
             env.args(u),
