@@ -68,11 +68,6 @@ impl Selection {
                 .is_none_or(|g| name.is_some_and(|n| g.matches(n)))
     }
 
-    /// Whether matching needs the VMs' name-labels.
-    pub fn needs_names(&self) -> bool {
-        self.name.is_some() && !self.all
-    }
-
     /// The selection as typed: `--vm-id=1-7 --pool=A`.
     pub fn describe(&self) -> String {
         self.given.join(" ")

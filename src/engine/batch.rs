@@ -148,7 +148,7 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// `#{line, uuid, name, pool, priority, vm_id, weight, max_jobs_per_sec, max_queue_depth,
     /// quarantined}` (a control not in the file is `()`). A file with errors is refused whole:
     /// each error is printed as `error: FILE:LINE: ...`, then the run ends with exit status 2.
-    fn read_config(ctx, path: &str) -> Rr<Array> {
+    fn read_config(_ctx, path: &str) -> Rr<Array> {
         let text = read_file(path)?;
         match crate::config_file::parse(&text) {
             Ok(entries) => Ok(entries.iter().map(|e| Dynamic::from_map(to_map(e))).collect()),
@@ -160,7 +160,6 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
                         line.trim_start_matches("line ")
                     ));
                 }
-                let _ = ctx;
                 Err(HostError::usage(format!(
                     "{path}: {} error{} (above); the file was refused whole, nothing was changed",
                     errors.len(),

@@ -123,7 +123,7 @@ fn issue_16_the_users_example_as_a_file_is_applied_after_one_confirmation() {
     env.clear_calls();
     env.run(&["apply", file.to_str().unwrap()])
         .code(0)
-        .stdout_has("No changes needed: the 20 selected VMs already are as asked.");
+        .stdout_has("No changes needed: the 20 VMs selected already are as asked.");
     let exported = env.run(&["export"]);
     exported.code(0).stdout_has("[[vm]]\nuuid = \"");
     let file2 = env.file("exported.toml", exported.stdout());
@@ -517,4 +517,51 @@ fn issue_16_removals_by_selection_and_by_a_pruned_file() {
     assert_eq!(env.args(&uuids[3]), None);
     assert_eq!(env.power(&uuids[3]), "running");
     assert_eq!(env.vm_count(), 15);
+}
+
+#[test]
+fn issue_16_a_file_that_changes_only_scheduler_controls_writes_them_without_a_restart() {
+    let (env, uuids) = twenty_users();
+    let text = env.run(&["export"]).stdout().to_string();
+    // user-02 (running) gets weight 70 and a rate limit; user-03 (halted) a new pool too.
+    let edited = text
+        .replacen(
+            &format!("uuid = \"{}\"\nname = \"user-02\"\npool = \"B\"\npriority = \"medium\"\nvm_id = 2\nweight = 50\nmax_jobs_per_sec = 0", uuids[1]),
+            &format!("uuid = \"{}\"\nname = \"user-02\"\npool = \"B\"\npriority = \"medium\"\nvm_id = 2\nweight = 70\nmax_jobs_per_sec = 20", uuids[1]),
+            1,
+        )
+        .replacen(
+            &format!("uuid = \"{}\"\nname = \"user-03\"\npool = \"B\"\npriority = \"medium\"\nvm_id = 3\nweight = 50", uuids[2]),
+            &format!("uuid = \"{}\"\nname = \"user-03\"\npool = \"A\"\npriority = \"medium\"\nvm_id = 3\nweight = 90", uuids[2]),
+            1,
+        );
+    assert_ne!(edited, text);
+    let file = env.file("controls.toml", &edited);
+    let file = file.to_str().unwrap();
+    env.run(&["plan", file])
+        .code(0)
+        .stdout_has(&format!("user-02 ({})  running  B, medium, 2                 B, medium, 2  no       weight 50->70, max_jobs_per_sec 0->20\n", uuids[1]))
+        .stdout_has(&format!("user-03 ({})  halted   B, medium, 3                 A, medium, 3  no       weight 50->90\n", uuids[2]))
+        .stdout_has("2 VMs to change, 0 of them restarted; 18 already as asked.\n");
+    env.clear_calls();
+    env.run(&["--yes", "apply", file]).code(0);
+    let controls = |u: &str| -> (i64, i64, String) {
+        env.sql()
+            .query_row(
+                "SELECT weight, max_jobs_per_sec, pool_id FROM vms WHERE vm_uuid = ?1",
+                [u],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    };
+    assert_eq!(controls(&uuids[1]), (70, 20, "B".to_string()));
+    assert_eq!(controls(&uuids[2]), (90, 0, "A".to_string()));
+    // The running VM was not touched: its controls are the mediator's business.
+    assert_eq!(
+        calls_for(&env, "vm-shutdown", &uuids[1]) + calls_for(&env, "vm-param-set", &uuids[1]),
+        0
+    );
+    env.run(&["plan", file])
+        .code(0)
+        .stdout_has("No changes: the 20 VMs of ");
 }
