@@ -69,6 +69,7 @@ fn shell(
                 name: b.get_name().to_string(),
                 options: Vec::new(),
                 about: b.get_about().map(|a| a.to_string()).unwrap_or_default(),
+                exclusive: Vec::new(),
             }),
     );
     let options = crate::repl::ShellOptions {

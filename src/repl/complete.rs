@@ -24,6 +24,10 @@ pub struct CommandInfo {
     pub options: Vec<OptionSpec>,
     /// Its description.
     pub about: String,
+    /// Groups of options that exclude each other: once one option of a group is given, the
+    /// options of the other groups are not offered (`--vm-uuid` or a selection, `--all` or
+    /// the other selection options).
+    pub exclusive: Vec<(Vec<String>, Vec<String>)>,
 }
 
 impl From<&crate::scripts::Command> for CommandInfo {
@@ -38,8 +42,34 @@ impl From<&crate::scripts::Command> for CommandInfo {
                 .cloned()
                 .collect(),
             about: c.spec.about.clone(),
+            exclusive: exclusive_options(&c.spec),
         }
     }
+}
+
+/// What excludes what in a command that takes a selection: one VM (`--vm-uuid`, `--vm-name`)
+/// or a selection; `--all` or the other selection options.
+fn exclusive_options(spec: &crate::scripts::spec::CommandSpec) -> Vec<(Vec<String>, Vec<String>)> {
+    if spec.selection.is_empty() {
+        return Vec::new();
+    }
+    let one_vm: Vec<String> = ["vm-uuid", "vm-name"]
+        .iter()
+        .filter(|o| spec.options.iter().any(|d| d.name == **o))
+        .map(|o| o.to_string())
+        .collect();
+    let narrowing: Vec<String> = spec
+        .selection
+        .iter()
+        .filter(|o| *o != "all")
+        .cloned()
+        .collect();
+    vec![
+        (one_vm.clone(), spec.selection.clone()),
+        (spec.selection.clone(), one_vm),
+        (vec!["all".to_string()], narrowing.clone()),
+        (narrowing, vec!["all".to_string()]),
+    ]
 }
 
 /// The global flags, usable on any command line (`--json`, `--dry-run`, `--yes`).
@@ -246,10 +276,16 @@ impl Completions {
             .filter_map(|w| w.strip_prefix("--"))
             .map(|w| w.split('=').next().unwrap_or(w))
             .collect();
+        let excluded: Vec<&str> = command
+            .exclusive
+            .iter()
+            .filter(|(given, _)| given.iter().any(|g| used.contains(&g.as_str())))
+            .flat_map(|(_, others)| others.iter().map(String::as_str))
+            .collect();
         let mut out: Vec<Candidate> = command
             .options
             .iter()
-            .filter(|o| !used.contains(&o.name.as_str()))
+            .filter(|o| !used.contains(&o.name.as_str()) && !excluded.contains(&o.name.as_str()))
             .map(|o| {
                 let word = format!("--{}", o.name);
                 candidate(&word, if o.kind.is_some() { "=" } else { " " })

@@ -11,8 +11,8 @@
 //! //! @one-of --vm-uuid --vm-name         Exactly one of these is given
 //! //! @any-of --pool --priority           At least one of these is given
 //! //! @changes                            It changes things: a missing database is created
-//! //! @selects restarts                   Many VMs at once: adds the selection options (and
-//! //!                                     --parallel, with "restarts")
+//! //! @selects                            Many VMs at once: adds the selection options
+//! //! @parallel                           Adds --parallel (VMs restarted at a time)
 //! //! @example vgpu-admin list-vms --pool=A   An example for --help (the command line as typed)
 //! ```
 //!
@@ -39,9 +39,9 @@ pub const SELECTION: [&str; 5] = [
     "--all  Every registered VM",
 ];
 
-/// The option `@selects restarts` adds too: how many VMs are stopped and started at a time.
+/// The option `@parallel` adds: how many VMs are stopped and started at a time.
 pub const PARALLEL: &str =
-    "--parallel <int 1..64> default=4  With a selection: how many VMs are changed (and restarted) at a time";
+    "--parallel <int 1..64> default=4  In a run over many VMs: how many are changed (and restarted) at a time";
 
 /// What kind of value an option takes; the host validates it before the script runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,8 +329,8 @@ pub struct SpecError {
 /// Reads the `//!` header at the top of a command script.
 pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
     let mut spec = CommandSpec::default();
-    // `@selects [restarts]`, applied once every option of the command is known.
-    let mut selects: Option<bool> = None;
+    // `@selects` and `@parallel`, applied once every option of the command is known.
+    let (mut selects, mut parallel) = (false, false);
     for (index, raw) in source.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || (line.starts_with("//") && !line.starts_with("//!")) {
@@ -383,16 +383,10 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
             spec.groups.push(Group { rule, options });
         } else if text == "@changes" {
             spec.changes = true;
-        } else if let Some(rest) = text.strip_prefix("@selects") {
-            selects = Some(match rest.trim() {
-                "" => false,
-                "restarts" => true,
-                other => {
-                    return Err(err(format!(
-                        "@selects takes only 'restarts', not '{other}'"
-                    )))
-                }
-            });
+        } else if text == "@selects" {
+            selects = true;
+        } else if text == "@parallel" {
+            parallel = true;
         } else if let Some(example) = text.strip_prefix("@example") {
             let example = example.trim();
             if !example.starts_with("vgpu-admin ") {
@@ -403,7 +397,7 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
             spec.examples.push(example.to_string());
         } else if text.starts_with('@') {
             return Err(err(format!(
-                "unknown header tag in '{text}': expected @option, @flag, @argument, @one-of, @any-of, @changes, @selects or @example"
+                "unknown header tag in '{text}': expected @option, @flag, @argument, @one-of, @any-of, @changes, @selects, @parallel or @example"
             )));
         } else if spec.about.is_empty() {
             spec.about = text.to_string();
@@ -411,19 +405,20 @@ pub fn parse(source: &str) -> Result<CommandSpec, SpecError> {
             spec.long_about.push(text.to_string());
         }
     }
-    if let Some(restarts) = selects {
-        let lines = SELECTION.iter().chain(restarts.then_some(&PARALLEL));
-        for line in lines {
-            let option = parse_option(line, line.contains('<'))
-                .map_err(|message| SpecError { line: 0, message })?;
-            if spec.options.iter().any(|o| o.name == option.name) {
-                continue; // the command's own option (set-pool's --pool is the new pool)
-            }
-            if option.name != "parallel" {
-                spec.selection.push(option.name.clone());
-            }
-            spec.options.push(option);
+    let lines = SELECTION
+        .iter()
+        .filter(|_| selects)
+        .chain(Some(&PARALLEL).filter(|_| parallel));
+    for line in lines {
+        let option = parse_option(line, line.contains('<'))
+            .map_err(|message| SpecError { line: 0, message })?;
+        if spec.options.iter().any(|o| o.name == option.name) {
+            continue; // the command's own option (set-pool's --pool is the new pool)
         }
+        if option.name != "parallel" {
+            spec.selection.push(option.name.clone());
+        }
+        spec.options.push(option);
     }
     Ok(spec)
 }

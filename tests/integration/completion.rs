@@ -72,10 +72,21 @@ fn completes_commands_options_values_vms_and_api_names() {
             "--yes "
         ]
     );
+    // One VM or a selection: once one is given, the other is not offered.
     assert_eq!(
         words(&c, "set-pool --vm-uuid=x --p").1,
-        vec!["--pool=", "--priority=", "--parallel="]
+        vec!["--pool=", "--parallel="]
     );
+    let after_ids = words(&c, "remove-vm --vm-id=1-7 --").1;
+    assert_eq!(
+        after_ids[..4],
+        ["--no-restart ", "--pool=", "--priority=", "--name="]
+    );
+    assert!(
+        !after_ids.contains(&"--vm-uuid=".to_string())
+            && !after_ids.contains(&"--all ".to_string())
+    );
+    assert_eq!(words(&c, "remove-vm --all --p").1, vec!["--parallel="]);
     assert_eq!(
         words(&c, "list-vms --pool="),
         (16, vec!["A ".to_string(), "B ".to_string()])
