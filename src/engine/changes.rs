@@ -75,13 +75,14 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// Takes VM `uuid`'s lock for the rest of the command, waiting while another vgpu-admin
     /// changes that VM: changes to one VM run one after the other. Read the VM's row and args
     /// after taking it. An interrupted change of that VM recorded in the journal is finished
-    /// first (and said).
-    fn lock(ctx, uuid: &str) -> Rr<()> {
+    /// first (and said). Returns true when the VM may have changed since it was read before
+    /// (the lock was waited for, or an interrupted change finished): read it again.
+    fn lock(ctx, uuid: &str) -> Rr<bool> {
         let uuid = super::uuid_arg(uuid)?;
         if ctx.config.dry_run {
             // Nothing will be changed: nothing to serialise, and no file to create.
             ctx.store_for_script()?;
-            return Ok(());
+            return Ok(false);
         }
         ctx.store_for_script_write()?;
         ctx.lock_vm(uuid.as_str()).map_err(HostError::boxed)

@@ -200,14 +200,18 @@ impl Context {
     }
 
     /// Takes VM `uuid`'s lock for the rest of the run (waiting for another vgpu-admin changing
-    /// it), then finishes an interrupted change of that VM recorded in the journal.
-    pub fn lock_vm(&self, uuid: &str) -> Result<(), Failure> {
+    /// it), then finishes an interrupted change of that VM recorded in the journal. Returns
+    /// true when the VM may have changed since it was last read: the lock had to be waited
+    /// for, or an interrupted change was finished.
+    pub fn lock_vm(&self, uuid: &str) -> Result<bool, Failure> {
         if self.locks.borrow().contains_key(uuid) {
-            return Ok(());
+            return Ok(false);
         }
         let limit = self.config.xe_timeout;
+        let waited = std::cell::Cell::new(false);
         let lock = self.waiting(|| {
             crate::change::lock::lock(&self.config.db_path, uuid, limit, || {
+                waited.set(true);
                 self.say(&format!(
                     "Waiting for another vgpu-admin that is changing VM {uuid}..."
                 ))
@@ -215,10 +219,11 @@ impl Context {
         });
         let lock = lock.map_err(|e| Failure::failed(e.to_string()))?;
         self.locks.borrow_mut().insert(uuid.to_string(), lock);
-        if let Some(done) = self.recover_vm(uuid, false)? {
+        let recovered = self.recover_vm(uuid, false)?;
+        if let Some(done) = &recovered {
             self.say(&format!("Recovered {done}."));
         }
-        Ok(())
+        Ok(waited.get() || recovered.is_some())
     }
 
     /// Takes VM `uuid`'s lock only if it is free now; true when taken (or held already).
