@@ -103,21 +103,31 @@ pub fn shown(value: &str) -> String {
 }
 
 /// Shows text that came from outside (a VM's name-label, device-model-args, xe's messages) on a
-/// terminal safely: every control character (newline, escape, ...) is written as an escape
-/// (`\n`, `\u{1b}`), so that the text stays on its line and cannot drive the terminal.
+/// terminal safely: every control character (newline, escape, ...) and every invisible
+/// formatting character (bidirectional overrides and isolates, zero-width characters) is written
+/// as an escape (`\n`, `\u{1b}`, `\u{202e}`), so that the text stays on its line, in its order,
+/// and cannot drive the terminal.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(unprintable) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
+        if unprintable(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// A control character, or a formatting character that changes how the text around it is shown
+/// without showing itself: the Arabic letter mark, zero-width spaces and joiners, the
+/// left-to-right/right-to-left marks, embeddings, overrides and isolates, the byte-order mark.
+pub fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 /// Deserialises a model value from the text (or, for numbers, the integer) a script gives,
@@ -757,6 +767,18 @@ pub struct VmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_escapes_controls_and_invisible_formatting() {
+        assert_eq!(printable("web-01"), "web-01");
+        assert_eq!(printable("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
+        assert_eq!(printable("user\u{202e}10-resu"), "user\\u{202e}10-resu");
+        assert_eq!(
+            printable("x\u{200b}y\u{2066}z\u{feff}"),
+            "x\\u{200b}y\\u{2066}z\\u{feff}"
+        );
+        assert_eq!(printable("Ünïcødé 名前"), "Ünïcødé 名前");
+    }
 
     #[test]
     fn vm_id_sets_take_ids_ranges_and_lists() {

@@ -69,10 +69,10 @@ pub fn stdout_line(text: &str) {
 }
 
 /// Prints what a script prints: its lines as they are, but any other control character (an
-/// escape sequence, a carriage return) escaped, so that text from outside cannot drive the
-/// terminal.
+/// escape sequence, a carriage return) or invisible formatting character (a bidi override)
+/// escaped, so that text from outside cannot drive the terminal or reorder a line.
 pub fn script_line(text: &str) {
-    let harmful = |c: char| c.is_control() && c != '\n' && c != '\t';
+    let harmful = |c: char| crate::model::unprintable(c) && c != '\n' && c != '\t';
     if text.chars().any(harmful) {
         let mut safe = String::with_capacity(text.len() + 8);
         for c in text.chars() {

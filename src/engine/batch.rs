@@ -214,8 +214,9 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// stop the others. On a terminal a progress bar shows VMs done and the wave. Ends with a
     /// table of each VM's outcome (on stderr under `--json`) and returns the outcomes:
     /// `#{uuid, label, outcome: "done"|"failed"|"not started", step, message, restart, vm}`.
-    /// A signal lets the changes in hand finish, starts no further wave, and ends the run
-    /// (exit 128 + signal) once the table is shown.
+    /// A signal lets the changes in hand finish and starts no further wave; the outcomes are
+    /// returned as usual (the script finishes its work: tell the mediator...) and the command
+    /// then ends with exit status 128 + signal, whatever `set_exit_status` says after.
     fn apply_all(ctx, plans: Array, parallel: INT) -> Rr<Array> {
         let mut changes = Vec::with_capacity(plans.len());
         for plan in &plans {
@@ -273,15 +274,21 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
             if json { crate::output::stderr_line(line) } else { crate::output::script_line(line) }
         }
         if let Some(signal) = crate::interrupt::pending() {
+            // The run ends with 128 + signal, but only once the script has done what follows
+            // the changes (the mediator told, the controls written): the signal is taken here,
+            // and a second one ends the process at once.
             let done = outcomes.iter().filter(|o| o.ending == Ending::Done).count();
-            return Err(HostError::boxed(Failure::new(
+            Failure::new(
                 Status::Interrupted(signal),
                 format!(
                     "interrupted by {}: {done} of {} VMs changed, the others untouched; run the same command again to finish",
                     crate::interrupt::name(signal),
                     outcomes.len()
                 ),
-            )));
+            )
+            .report();
+            crate::interrupt::clear();
+            ctx.set_exit_status(Status::Interrupted(signal));
         }
         Ok(outcomes.iter().map(|o| Dynamic::from_map(outcome_map(o))).collect())
     });

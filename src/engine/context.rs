@@ -346,9 +346,12 @@ impl Context {
         result
     }
 
-    /// Sets the exit status the run ends with when the script finishes normally.
+    /// Sets the exit status the run ends with when the script finishes normally. A signal's
+    /// status, once set, stays: the run was interrupted, whatever else it found.
     pub fn set_exit_status(&self, status: crate::exit::Status) {
-        self.exit_status.set(status);
+        if !matches!(self.exit_status.get(), crate::exit::Status::Interrupted(_)) {
+            self.exit_status.set(status);
+        }
     }
 
     /// The exit status a script asked for with `set_exit_status`.

@@ -20,6 +20,7 @@ mod hook;
 mod hook_independence;
 mod interruptions;
 mod many_vms;
+mod many_vms_adversarial;
 mod packaging;
 mod pool_hosts;
 mod power_and_pending;
