@@ -126,6 +126,31 @@ fn as_text(value: &toml::Value) -> String {
     }
 }
 
+/// The TOML type a field must have.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A string (`pool = "A"`).
+    Text,
+    /// A whole number, without quotes (`vm_id = 7`).
+    Number,
+    /// Either (`priority = "high"` or `priority = 2`).
+    TextOrNumber,
+}
+
+/// The text of `value` when it has the type `kind` asks for.
+fn typed(value: &toml::Value, name: &str, kind: Kind) -> Result<String, String> {
+    match (kind, value) {
+        (Kind::Text | Kind::TextOrNumber, toml::Value::String(_))
+        | (Kind::Number | Kind::TextOrNumber, toml::Value::Integer(_)) => Ok(as_text(value)),
+        (Kind::Text, other) => Err(format!(
+            "invalid {name} {other}: expected a string in quotes"
+        )),
+        (_, other) => Err(format!(
+            "invalid {name} {other}: expected a whole number, without quotes"
+        )),
+    }
+}
+
 /// Reads a file's text: its VMs, or every error found (`line N: ...`), in line order.
 pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<String>> {
     let raw: RawFile = toml::from_str(text).map_err(|e| {
@@ -142,45 +167,36 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<String>> {
         let mut bad = |at: Option<&Spanned<toml::Value>>, message: String| {
             errors.push((at.map_or(line, |v| line_of(text, v.span().start)), message));
         };
-        // A field that must be there, read by the model's parser.
+        // A field, of the TOML type it must have, read by the model's parser; `required`: the
+        // VM has no configuration without it.
         macro_rules! field {
-            ($name:ident, $parse:expr) => {
+            ($name:ident, $kind:expr, $parse:expr, $required:expr) => {
                 match &vm.$name {
                     None => {
-                        bad(None, format!("the VM has no {}", stringify!($name)));
+                        if $required {
+                            bad(None, format!("the VM has no {}", stringify!($name)));
+                        }
                         None
                     }
-                    Some(v) => match $parse(&as_text(v.get_ref())) {
+                    Some(v) => match typed(v.get_ref(), stringify!($name), $kind)
+                        .and_then(|text| $parse(&text).map_err(|e| e.to_string()))
+                    {
                         Ok(x) => Some(x),
                         Err(e) => {
-                            bad(Some(v), e.to_string());
+                            bad(Some(v), e);
                             None
                         }
                     },
                 }
             };
         }
-        macro_rules! optional {
-            ($name:ident, $parse:expr) => {
-                match &vm.$name {
-                    None => None,
-                    Some(v) => match $parse(&as_text(v.get_ref())) {
-                        Ok(x) => Some(x),
-                        Err(e) => {
-                            bad(Some(v), e.to_string());
-                            None
-                        }
-                    },
-                }
-            };
-        }
-        let uuid = field!(uuid, VmUuid::parse);
-        let pool = field!(pool, Pool::parse);
-        let priority = field!(priority, Priority::parse);
-        let vm_id = field!(vm_id, VmId::parse);
-        let weight = optional!(weight, Weight::parse);
-        let rate = optional!(max_jobs_per_sec, Limit::parse);
-        let depth = optional!(max_queue_depth, Limit::parse);
+        let uuid = field!(uuid, Kind::Text, VmUuid::parse, true);
+        let pool = field!(pool, Kind::Text, Pool::parse, true);
+        let priority = field!(priority, Kind::TextOrNumber, Priority::parse, true);
+        let vm_id = field!(vm_id, Kind::Number, VmId::parse, true);
+        let weight = field!(weight, Kind::Number, Weight::parse, false);
+        let rate = field!(max_jobs_per_sec, Kind::Number, Limit::parse, false);
+        let depth = field!(max_queue_depth, Kind::Number, Limit::parse, false);
         let quarantined = match &vm.quarantined {
             None => None,
             Some(v) => match v.get_ref() {
@@ -283,7 +299,7 @@ mod tests {
     fn every_error_is_reported_with_its_line() {
         let text = format!(
             "[[vm]]\nuuid = \"{U1}\"\npool = \"C\"\npriority = 2\nvm_id = 7\n\n\
-             [[vm]]\nuuid = \"{U1}\"\npool = \"A\"\npriority = \"urgent\"\nvm_id = 7\nweight = 0\n\n\
+             [[vm]]\nuuid = \"{U1}\"\npool = \"A\"\npriority = \"urgent\"\nvm_id = 7\nweight = 0\nmax_jobs_per_sec = \"5\"\n\n\
              [[vm]]\nuuid = \"{U2}\"\npool = \"A\"\n"
         );
         let errors = parse(&text).unwrap_err();
@@ -295,8 +311,9 @@ mod tests {
                 "line 10: invalid priority 'urgent': expected low, medium or high (or 0, 1, 2)",
                 "line 11: vm_id 7 is given twice (also line 1)",
                 "line 12: invalid weight '0': expected a whole number from 1 to 100",
-                "line 14: the VM has no priority",
-                "line 14: the VM has no vm_id",
+                "line 13: invalid max_jobs_per_sec \"5\": expected a whole number, without quotes",
+                "line 15: the VM has no priority",
+                "line 15: the VM has no vm_id",
             ]
         );
         let syntax = parse("[[vm]]\nuuid = \"x\"\npool = A\n").unwrap_err();
