@@ -498,18 +498,9 @@ impl Runner<'_> {
                 }));
             }
         }
+        // A signal that came while the last steps ran is left pending for the caller, which
+        // finishes what follows a change first (see [`applied_then_interrupted`]).
         self.end();
-        if let Some(signal) = self.signal() {
-            let power = if stopped {
-                format!("; VM {} was started again", self.label)
-            } else {
-                String::new()
-            };
-            return Err(self.interrupted(
-                signal,
-                format!("the change was applied (database and device-model-args){power}."),
-            ));
-        }
         Ok(())
     }
 
@@ -620,6 +611,23 @@ fn dry_run(change: &Change, io: &Io) -> Result<Option<VmRecord>, Failure> {
             entry.pending == Some(true),
         )
     }))
+}
+
+/// What a run says when `signal` came while `change` was being applied and the change went
+/// through: the caller finishes its work (tells the GPU mediator), then ends with 128 + signal.
+pub fn applied_then_interrupted(change: &Change, signal: i32) -> Failure {
+    let power = if change.restart {
+        format!("; VM {} was started again", change.label)
+    } else {
+        String::new()
+    };
+    Failure::new(
+        Status::Interrupted(signal),
+        format!(
+            "interrupted by {}: the change was applied (database and device-model-args){power}.",
+            interrupt::name(signal)
+        ),
+    )
 }
 
 /// An error as the middle of a sentence: without its own closing full stop (xe's messages often

@@ -105,7 +105,9 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
     /// stop the VM before and start it after, on the host it was resident on; `held`: from `vgpu::vm_ids_held`. The change is recorded in the
     /// journal first; the database is locked only for its short writes, never while xe runs; a
     /// failure or a late xe answer is checked against what the VM really has, and a signal ends
-    /// the step in hand, puts the VM's power state back and ends the run (exit 128 + signal).
+    /// the step in hand, puts the VM's power state back and ends the run (exit 128 + signal);
+    /// one that comes once the change is through is said, and the run ends with 128 + signal
+    /// after the script has finished.
     /// A VM left running is marked "restart pending". Returns the VM's map afterwards (`()`
     /// when removed). Under `--dry-run` it prints what it would do.
     fn apply(ctx, plan: Map) -> Rr<Dynamic> {
@@ -134,6 +136,13 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
             pool_key: key.as_deref(),
         };
         let row = ctx.waiting(|| change::run(&change, &io)).map_err(HostError::boxed)?;
+        if let Some(signal) = crate::interrupt::pending() {
+            // Applied, and a signal came meanwhile: said now; the script finishes what follows
+            // the change (the mediator told), then the run ends with 128 + signal.
+            change::applied_then_interrupted(&change, signal).report();
+            crate::interrupt::clear();
+            ctx.set_exit_status(crate::exit::Status::Interrupted(signal));
+        }
         Ok(row.map_or(Dynamic::UNIT, |r| Dynamic::from_map(vm_map(&r))))
     });
     host_fn!(api, ctx, "vms",

@@ -278,6 +278,15 @@ fn signal_at_each_step(signal: i32, name: &str) {
                     "{context}: {last}"
                 );
                 assert_eq!(boots[0].as_deref(), Some(NEW), "{context}");
+                // The change went through: the GPU mediator was told before the run ended.
+                assert_eq!(
+                    env.mediator_requests()
+                        .iter()
+                        .filter(|r| r[1] == 0x12)
+                        .count(),
+                    1,
+                    "{context}: the mediator told"
+                );
             }
         }
         assert_eq!(
