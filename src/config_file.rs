@@ -151,8 +151,142 @@ fn typed(value: &toml::Value, name: &str, kind: Kind) -> Result<String, String> 
     }
 }
 
-/// Reads a file's text: its VMs, or every error found (`line N: ...`), in line order.
+/// Reads a file's text — TOML, or JSON as `vgpu-admin --json export` prints it (an array of VM
+/// objects) — : its VMs, or every error found (`line N: ...`), in line order.
 pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<String>> {
+    // JSON's array of objects begins `[ {` (or is `[]`); a TOML table header `[[vm]]`, `[vm]`.
+    let json = text
+        .trim_start()
+        .strip_prefix('[')
+        .map(str::trim_start)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('{') || rest.starts_with(']'));
+    if json {
+        parse_json(text)
+    } else {
+        parse_toml(text)
+    }
+}
+
+/// The JSON form: each object is checked as the `[[vm]]` table it stands for; an error names
+/// the line where its VM's object begins.
+fn parse_json(text: &str) -> Result<Vec<Entry>, Vec<String>> {
+    let shape = |line: usize| {
+        vec![format!(
+            "line {line}: a JSON configuration is an array of VM objects, as 'vgpu-admin --json export' prints it"
+        )]
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| vec![format!("line {}: {e}", e.line().max(1))])?;
+    let serde_json::Value::Array(vms) = value else {
+        return Err(shape(1));
+    };
+    let starts = object_lines(text);
+    let mut tables = Vec::with_capacity(vms.len());
+    for (i, vm) in vms.into_iter().enumerate() {
+        let serde_json::Value::Object(fields) = vm else {
+            return Err(shape(starts.get(i).copied().unwrap_or(1)));
+        };
+        let mut table = toml::Table::new();
+        for (key, value) in fields {
+            let value = match value {
+                serde_json::Value::Null => continue, // as if not given
+                serde_json::Value::String(s) => toml::Value::String(s),
+                serde_json::Value::Bool(b) => toml::Value::Boolean(b),
+                serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                    (Some(i), _) => toml::Value::Integer(i),
+                    (None, Some(f)) if n.is_f64() => toml::Value::Float(f),
+                    _ => toml::Value::String(n.to_string()),
+                },
+                other => toml::Value::String(other.to_string()),
+            };
+            table.insert(key, value);
+        }
+        tables.push(toml::Value::Table(table));
+    }
+    let mut file = toml::Table::new();
+    file.insert("vm".into(), toml::Value::Array(tables));
+    let generated = toml::to_string(&file).map_err(|e| vec![format!("line 1: {e}")])?;
+    // A line of the generated TOML → the JSON line of the VM it belongs to.
+    let headers: Vec<usize> = generated
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == "[[vm]]")
+        .map(|(i, _)| i + 1)
+        .collect();
+    let json_line = |line: usize| {
+        let index = headers.iter().take_while(|h| **h <= line).count();
+        index
+            .checked_sub(1)
+            .and_then(|i| starts.get(i).copied())
+            .unwrap_or(1)
+    };
+    let relined = |message: &str| -> String {
+        let mut out = String::new();
+        let mut rest = message;
+        while let Some(at) = rest.find("line ") {
+            out.push_str(&rest[..at + 5]);
+            rest = &rest[at + 5..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(n) = digits.parse::<usize>() {
+                out.push_str(&json_line(n).to_string());
+                rest = &rest[digits.len()..];
+            }
+        }
+        out.push_str(rest);
+        out
+    };
+    match parse_toml(&generated) {
+        Ok(mut entries) => {
+            for e in &mut entries {
+                e.line = json_line(e.line);
+            }
+            Ok(entries)
+        }
+        Err(errors) => Err(errors.iter().map(|e| relined(e)).collect()),
+    }
+}
+
+/// The line each element of a JSON document's top-level array begins on.
+fn object_lines(text: &str) -> Vec<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let (mut in_string, mut escaped, mut expect) = (false, false, false);
+    let mut starts = Vec::new();
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+        }
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        // The first character after `[` or `,` of the top-level array begins an element.
+        if depth == 1 && expect && !c.is_whitespace() {
+            if c != ']' {
+                starts.push(line);
+            }
+            expect = false;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' | '{' => {
+                depth += 1;
+                expect = depth == 1;
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 1 => expect = true,
+            _ => {}
+        }
+    }
+    starts
+}
+
+/// The TOML form (see the module documentation).
+fn parse_toml(text: &str) -> Result<Vec<Entry>, Vec<String>> {
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |s| line_of(text, s.start));
         vec![format!("line {line}: {}", e.message())]
@@ -293,6 +427,47 @@ mod tests {
         );
         assert_eq!(back[0].weight, Some(80));
         assert_eq!(back[0].quarantined, Some(true));
+    }
+
+    #[test]
+    fn a_json_file_reads_as_its_toml_would_and_errors_name_the_vms_line() {
+        let json = format!(
+            "[\n  {{\n    \"uuid\": \"{U1}\",\n    \"name\": \"a \\\"b\\\" [c]\",\n    \"pool\": \"B\",\n    \"priority\": \"high\",\n    \"vm_id\": 7,\n    \"weight\": 80,\n    \"quarantined\": true\n  }},\n  {{ \"uuid\": \"{U2}\", \"pool\": \"A\", \"priority\": 0, \"vm_id\": 8, \"weight\": null }}\n]\n"
+        );
+        let entries = parse(&json).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!((entries[0].line, entries[1].line), (2, 11));
+        assert_eq!(entries[0].name.as_deref(), Some("a \"b\" [c]"));
+        assert_eq!(
+            (entries[0].weight, entries[0].quarantined),
+            (Some(80), Some(true))
+        );
+        assert_eq!(
+            (entries[1].priority.as_str(), entries[1].weight),
+            ("low", None)
+        );
+
+        let bad = format!(
+            "[\n  {{ \"uuid\": \"{U1}\", \"pool\": \"C\", \"priority\": 0, \"vm_id\": 7 }},\n  {{ \"uuid\": \"{U2}\", \"pool\": \"A\", \"priority\": 0, \"vm_id\": 7.5, \"colour\": 1 }},\n  {{ \"uuid\": \"{U2}\", \"pool\": \"A\", \"priority\": 0, \"vm_id\": 7 }}\n]"
+        );
+        let errors = parse(&bad).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}"); // the unknown key stops the reading
+        assert!(
+            errors[0].starts_with("line 3: unknown field `colour`"),
+            "{errors:?}"
+        );
+        let bad = bad.replace(", \"colour\": 1", "");
+        assert_eq!(
+            parse(&bad).unwrap_err(),
+            vec![
+                "line 2: invalid pool 'C': expected A or B",
+                "line 3: invalid vm_id 7.5: expected a whole number, without quotes",
+                &format!("line 4: VM {U2} is in the file twice (also line 3)"),
+                "line 4: vm_id 7 is given twice (also line 2)",
+            ]
+        );
+        assert_eq!(parse("[{\"uuid\": \"x\"},\n2]").unwrap_err()[0], "line 2: a JSON configuration is an array of VM objects, as 'vgpu-admin --json export' prints it");
+        assert!(parse("[{\"uuid\": }]").unwrap_err()[0].starts_with("line 1: "));
     }
 
     #[test]

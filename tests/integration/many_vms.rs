@@ -565,3 +565,36 @@ fn issue_16_a_file_that_changes_only_scheduler_controls_writes_them_without_a_re
         .code(0)
         .stdout_has("No changes: the 20 VMs of ");
 }
+
+#[test]
+fn issue_16_the_json_export_is_a_configuration_file_too() {
+    let (env, uuids) = twenty_users();
+    let exported = env.run(&["--json", "export"]);
+    let file = env.file("vgpu.json", exported.code(0).stdout());
+    env.clear_calls();
+    env.run(&["plan", file.to_str().unwrap()])
+        .code(0)
+        .stdout_has("No changes: the 20 VMs of ");
+    assert!(writes(&env).is_empty());
+    // Edited: user-01 to pool A, user-02 a bad pool, each error on its VM's line.
+    let mut vms: Vec<serde_json::Value> = serde_json::from_str(exported.stdout()).unwrap();
+    vms[0]["pool"] = "A".into();
+    let file = env.file("one.json", &serde_json::to_string_pretty(&vms).unwrap());
+    env.run(&["--yes", "apply", file.to_str().unwrap()])
+        .code(0)
+        .stdout_has("1 VM to change, 0 of them restarted; 19 already as asked.");
+    assert_eq!(env.row(&uuids[0]).unwrap().1, "A");
+    vms[1]["pool"] = "Z".into();
+    let text = serde_json::to_string_pretty(&vms).unwrap();
+    // The line of user-02's object: the `{` before its uuid.
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.iter().position(|l| l.contains(&uuids[1])).unwrap();
+    let line = lines[..at].iter().rposition(|l| l.trim() == "{").unwrap() + 1;
+    let file = env.file("bad.json", &text);
+    env.run(&["apply", file.to_str().unwrap()])
+        .code(2)
+        .stderr_has(&format!(
+            "{}:{line}: invalid pool 'Z': expected A or B\n",
+            file.display()
+        ));
+}
