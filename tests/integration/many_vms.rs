@@ -138,7 +138,7 @@ fn issue_16_the_users_example_as_a_file_is_applied_after_one_confirmation() {
 }
 
 /// The xe calls of `name` made for VM `uuid` so far.
-fn calls_for(env: &Env, name: &str, uuid: &str) -> usize {
+pub fn calls_for(env: &Env, name: &str, uuid: &str) -> usize {
     let needle = format!("uuid={uuid}");
     env.calls()
         .iter()

@@ -5,7 +5,7 @@
 //! one VM in a wave, a signal mid-run, and `plan` after a run was killed.
 
 use crate::common::{uuid, vm, Env, Outcome};
-use crate::many_vms::twenty_users;
+use crate::many_vms::{calls_for, twenty_users};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,13 +28,25 @@ fn changing_calls(env: &Env) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The xe calls `command` made for VM `u`.
-fn calls_for(env: &Env, command: &str, u: &str) -> usize {
-    let needle = format!("uuid={u}");
-    env.calls()
-        .iter()
-        .filter(|c| c[0] == command && c.contains(&needle))
-        .count()
+/// Three registered VMs in pool B (vm_ids 1-3, named u1-u3), VM `running` running, the others
+/// halted.
+fn three_vms(running: u32) -> Env {
+    let env = Env::new();
+    for n in 1..=3u32 {
+        let power = if n == running { "running" } else { "halted" };
+        env.registered(
+            vm(
+                &uuid(n),
+                &format!("u{n}"),
+                power,
+                Some(&stub("B", "medium", n)),
+            ),
+            i64::from(n),
+            "B",
+            1,
+        );
+    }
+    env
 }
 
 fn count_rows(env: &Env, table: &str) -> i64 {
@@ -581,21 +593,7 @@ fn issue_16_files_of_wrong_types_shapes_and_paths_are_refused_whole_touching_not
 
 #[test]
 fn issue_16_plan_changes_nothing_even_with_an_interrupted_run_recorded() {
-    let env = Env::new();
-    for n in 1..=3u32 {
-        let power = if n == 2 { "running" } else { "halted" };
-        env.registered(
-            vm(
-                &uuid(n),
-                &format!("u{n}"),
-                power,
-                Some(&stub("B", "medium", n)),
-            ),
-            i64::from(n),
-            "B",
-            1,
-        );
-    }
+    let env = three_vms(2);
     let y = uuid(2);
     // The run is killed while xe stops VM 2 (the stop itself goes through: xe is not ours).
     env.fault_raw(
@@ -871,21 +869,7 @@ fn issue_16_a_run_interrupted_in_its_last_wave_still_tells_the_mediator() {
 
 #[test]
 fn issue_16_a_single_change_in_flight_is_waited_for_and_the_selection_sees_its_result() {
-    let env = Env::new();
-    for n in 1..=3u32 {
-        let power = if n == 1 { "running" } else { "halted" };
-        env.registered(
-            vm(
-                &uuid(n),
-                &format!("u{n}"),
-                power,
-                Some(&stub("B", "medium", n)),
-            ),
-            i64::from(n),
-            "B",
-            1,
-        );
-    }
+    let env = three_vms(1);
     let x = uuid(1);
     // set-pool of VM 1 alone: its start takes a while; the selection begins meanwhile, while
     // VM 1 is halted by the other run.
