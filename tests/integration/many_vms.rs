@@ -598,3 +598,42 @@ fn issue_16_the_json_export_is_a_configuration_file_too() {
             file.display()
         ));
 }
+
+#[test]
+fn issue_16_each_vm_of_a_wave_is_started_again_on_the_host_it_ran_on() {
+    let (env, uuids) = twenty_users();
+    let (h1, h2) = (
+        "5b8f0e3a-1c2d-4e5f-8a9b-0c1d2e3f4a01",
+        "5b8f0e3a-1c2d-4e5f-8a9b-0c1d2e3f4a02",
+    );
+    env.pool_hosts(&[(h1, "xcp-host-01"), (h2, "xcp-host-02")]);
+    // Users 2 and 6 run on the second host, 4 on this one.
+    for (u, host) in [(&uuids[1], h2), (&uuids[3], h1), (&uuids[5], h2)] {
+        env.host_vm_set(u, "resident_on", serde_json::json!(host));
+    }
+    env.clear_calls();
+    env.run(&[
+        "--yes",
+        "set-priority",
+        "--vm-id=1-6",
+        "--priority=low",
+        "--parallel=3",
+    ])
+    .code(0);
+    for (u, host) in [(&uuids[1], h2), (&uuids[3], h1), (&uuids[5], h2)] {
+        let starts: Vec<Vec<String>> = env
+            .calls()
+            .into_iter()
+            .filter(|c| c[0] == "vm-start" && c.contains(&format!("uuid={u}")))
+            .collect();
+        assert_eq!(
+            starts,
+            vec![vec![
+                "vm-start".to_string(),
+                format!("uuid={u}"),
+                format!("on={host}")
+            ]]
+        );
+        assert_eq!(env.resident_on(u).as_deref(), Some(host));
+    }
+}
