@@ -274,21 +274,17 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
             if json { crate::output::stderr_line(line) } else { crate::output::script_line(line) }
         }
         if let Some(signal) = crate::interrupt::pending() {
-            // The run ends with 128 + signal, but only once the script has done what follows
-            // the changes (the mediator told, the controls written): the signal is taken here,
-            // and a second one ends the process at once.
+            // The script finishes what follows the changes (the mediator told, the controls
+            // written), then the run ends with 128 + signal.
             let done = outcomes.iter().filter(|o| o.ending == Ending::Done).count();
-            Failure::new(
+            ctx.end_after_script(Failure::new(
                 Status::Interrupted(signal),
                 format!(
                     "interrupted by {}: {done} of {} VMs changed, the others untouched; run the same command again to finish",
                     crate::interrupt::name(signal),
                     outcomes.len()
                 ),
-            )
-            .report();
-            crate::interrupt::clear();
-            ctx.set_exit_status(Status::Interrupted(signal));
+            ));
         }
         Ok(outcomes.iter().map(|o| Dynamic::from_map(outcome_map(o))).collect())
     });

@@ -137,11 +137,9 @@ pub fn register(api: &mut ApiBuilder, ctx: &Rc<Context>) {
         };
         let row = ctx.waiting(|| change::run(&change, &io)).map_err(HostError::boxed)?;
         if let Some(signal) = crate::interrupt::pending() {
-            // Applied, and a signal came meanwhile: said now; the script finishes what follows
-            // the change (the mediator told), then the run ends with 128 + signal.
-            change::applied_then_interrupted(&change, signal).report();
-            crate::interrupt::clear();
-            ctx.set_exit_status(crate::exit::Status::Interrupted(signal));
+            // Applied, and a signal came meanwhile: the script finishes what follows the change
+            // (the mediator told), then the run ends with 128 + signal.
+            ctx.end_after_script(change::applied_then_interrupted(&change, signal));
         }
         Ok(row.map_or(Dynamic::UNIT, |r| Dynamic::from_map(vm_map(&r))))
     });

@@ -354,6 +354,15 @@ impl Context {
         }
     }
 
+    /// A signal that came while changes went through: `failure` (its status 128 + signal) is
+    /// said now, the signal is taken (a second one ends the process at once), and the run ends
+    /// with that status once the script has finished what follows the changes.
+    pub fn end_after_script(&self, failure: Failure) {
+        failure.report();
+        crate::interrupt::clear();
+        self.set_exit_status(failure.status);
+    }
+
     /// The exit status a script asked for with `set_exit_status`.
     pub fn exit_status(&self) -> crate::exit::Status {
         self.exit_status.get()
